@@ -15,6 +15,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from signer.errors import UnsupportedKeyError
 
+# Hash algorithm objects are stateless; one instance each serves every call.
+_HASHES: dict[str, hashes.HashAlgorithm] = {
+    "sha256": hashes.SHA256(),
+    "sha384": hashes.SHA384(),
+    "sha512": hashes.SHA512(),
+}
+
 
 @dataclass(frozen=True)
 class Algorithm:
@@ -26,9 +33,7 @@ class Algorithm:
     ec_coordinate_size: int = 0  # bytes per r and s in the raw r||s form
 
     def hash_algorithm(self) -> hashes.HashAlgorithm:
-        return {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}[
-            self.hash_name
-        ]()
+        return _HASHES[self.hash_name]
 
     def digest(self, data: bytes) -> bytes:
         h = hashes.Hash(self.hash_algorithm())

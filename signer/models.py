@@ -26,7 +26,8 @@ def validate_digest(digest: str) -> str:
     if not isinstance(digest, str) or not _DIGEST_RE.match(digest):
         shown = repr(digest)[:90]
         raise InvalidReferenceError(
-            f"invalid digest {shown}: expected sha256:<64 lowercase hex> or sha512:<128 lowercase hex>"
+            f"invalid digest {shown}: expected sha256:<64 lowercase hex> "
+            "or sha512:<128 lowercase hex>"
         )
     return digest
 

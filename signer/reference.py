@@ -98,9 +98,7 @@ class Reference:
         if not isinstance(text, str) or not text:
             raise InvalidReferenceError("reference is empty")
         if len(text) > 1024 or not text.isascii() or not text.isprintable():
-            raise InvalidReferenceError(
-                "reference must be at most 1024 printable ASCII characters"
-            )
+            raise InvalidReferenceError("reference must be at most 1024 printable ASCII characters")
         registry, sep, rest = text.partition("/")
         if not sep or not rest:
             raise InvalidReferenceError(

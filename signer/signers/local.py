@@ -63,14 +63,14 @@ class LocalSigner:
             key_pem = key_path.read_bytes()
             chain_pem = chain_path.read_bytes()
         except OSError as exc:
-            raise ConfigurationError(f"cannot read key or chain: {exc.strerror}: {exc.filename}")
+            raise ConfigurationError(
+                f"cannot read key or chain: {exc.strerror}: {exc.filename}"
+            ) from None
         try:
             key = serialization.load_pem_private_key(key_pem, password=None)
         except (ValueError, TypeError):
             # the exception text can quote key bytes: keep it out of the message
-            raise ConfigurationError(
-                f"{key_path}: not an unencrypted PEM private key"
-            ) from None
+            raise ConfigurationError(f"{key_path}: not an unencrypted PEM private key") from None
         if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
             raise UnsupportedKeyError(
                 f"{key_path}: {type(key).__name__} keys are not supported: use RSA or EC"
