@@ -111,6 +111,9 @@ class SignRequest:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "user_metadata", MappingProxyType(dict(self.user_metadata)))
+        if self.tag is None and ":" not in self.reference:
+            # a reference without ':' is a tag (digests are algorithm:hex)
+            object.__setattr__(self, "tag", self.reference)
         if self.expiry is not None and self.expiry <= timedelta(0):
             raise InvalidReferenceError("expiry must be a positive duration")
 
@@ -119,6 +122,7 @@ SkipReason = Literal[
     "already_signed",  # a signature by the current certificate exists
     "is_signature",  # the artifact is itself a Notary signature (loop guard)
     "is_referrers_index",  # a tag-schema referrers index (loop guard)
+    "is_referrer",  # any other artifact with a subject (SBOMs, attestations)
     "filtered",  # repository/tag excluded by configuration
     "not_a_manifest",  # blob or unsupported media type
     "duplicate",  # another worker is signing the same digest right now

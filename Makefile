@@ -1,0 +1,53 @@
+# Two commands matter: `make demo` (sign a sample image end to end on this machine)
+# and `make test` (the whole suite: ruff, mypy --strict, pytest). Both install
+# what is missing first; see README.md.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup test lint typecheck pytest demo stop bench checkov clean
+
+setup: $(VENV)/.installed node_modules/.installed /usr/bin/docker-registry
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
+# Debian's registry (distribution 2.8) is the real OCI registry the tests run against.
+/usr/bin/docker-registry:
+	$(SUDO) apt-get update -qq
+	$(SUDO) apt-get install -y -qq docker-registry apache2-utils >/dev/null
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+pytest: setup
+	$(VENV)/bin/pytest -q
+
+test: setup lint typecheck pytest
+
+demo: setup
+	$(PY) -m scripts.demo
+
+stop:
+	$(PY) -m scripts.demo --stop
+
+bench: setup
+	$(PY) -m bench.run
+
+checkov:
+	bash infra/checks/run_checkov.sh
+
+clean:
+	rm -rf $(VENV) node_modules .dev .mypy_cache .ruff_cache .pytest_cache

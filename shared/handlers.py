@@ -1,0 +1,476 @@
+"""What each trigger does, free of ``azure.functions`` so it runs the same in tests.
+
+Error policy (see README "Errors and retries"): a permanent problem is recorded
+in the ledger, logged once and acknowledged; a transient one is recorded and
+re-raised so the platform delivers the event again. Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+
+from shared.settings import Settings, parse_duration, parse_metadata
+from signer.errors import (
+    ConfigurationError,
+    InvalidEventError,
+    InvalidReferenceError,
+    InvalidRequestError,
+    NotFoundError,
+    SignerError,
+    TransientError,
+)
+from signer.events import PUSH_EVENT_TYPES, PushEvent, parse_push_event
+from signer.models import Descriptor, Signed, SignOutcome, SignRequest, Skipped
+from signer.policy import is_referrers_tag
+from signer.reference import Reference
+from signer.service import SigningService
+
+log = logging.getLogger("signer")
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_BATCH = 100
+_SIGN_FIELDS = {"reference", "references", "force", "expiry", "userMetadata"}
+
+
+class LedgerEntry(Protocol):
+    def finish(
+        self,
+        status: str,
+        *,
+        reason: str = "",
+        signature_digest: str | None = None,
+        certificate_thumbprint: str | None = None,
+    ) -> None: ...
+
+
+class Ledger(Protocol):
+    def start(self, **fields: Any) -> LedgerEntry: ...
+
+    def record(self, status: str, **fields: Any) -> None: ...
+
+    def history(self, digest: str, limit: int = 50) -> list[dict[str, Any]]: ...
+
+
+class Publisher(Protocol):
+    def publish(self, outcome: str, fields: Mapping[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Result:
+    """One reference's answer, as the HTTP API and the logs report it."""
+
+    reference: str
+    status: str  # signed | skipped | failed | ignored
+    reason: str = ""
+    code: str = ""
+    digest: str | None = None
+    signature_digest: str | None = None
+    transient: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"reference": self.reference, "status": self.status}
+        if self.digest:
+            out["digest"] = self.digest
+        if self.signature_digest:
+            out["signatureDigest"] = self.signature_digest
+        if self.reason:
+            out["reason"] = self.reason
+        if self.code:
+            out["code"] = self.code
+        return out
+
+
+class Handlers:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        service: SigningService,
+        ledger: Ledger,
+        publisher: Publisher,
+        key_version: Callable[[], str | None] = lambda: None,
+    ) -> None:
+        self.settings = settings
+        self.service = service
+        self.ledger = ledger
+        self.publisher = publisher
+        self._key_version = key_version
+
+    # --- Event Grid ----------------------------------------------------------------
+
+    def on_event(self, event_id: Any, event_type: Any, data: Any) -> list[Result]:
+        """Handle one delivered event; raises TransientError to have it redelivered."""
+        if event_type not in PUSH_EVENT_TYPES:
+            log.info("ignored event_id=%s event_type=%s: not a push event", event_id, event_type)
+            return [Result(reference="", status="ignored", reason=f"event type {event_type!r}")]
+        try:
+            event = parse_push_event(event_id, str(event_type), data)
+        except InvalidEventError as exc:
+            return [self._rejected_event(event_id, exc)]
+        reference = f"{event.registry or self.settings.registry}/{event.repository}@{event.digest}"
+        early = self._event_precheck(event)
+        if early is not None:
+            self.ledger.record(
+                early.status,
+                digest=event.digest,
+                registry=event.registry or "",
+                repository=event.repository,
+                tag=event.tag or "",
+                reason=early.reason,
+                event_id=event.event_id,
+            )
+            self._log(early, event.event_id, event.repository)
+            return [early]
+        request = SignRequest(
+            registry=self.settings.registry,
+            repository=event.repository,
+            reference=event.digest,  # never the tag: it may have moved since the push
+            tag=event.tag,
+            expiry=self.settings.expiry,
+            user_metadata=self.settings.user_metadata,
+        )
+        return self._sign_with_children(request, reference, event.event_id)
+
+    def _event_precheck(self, event: PushEvent) -> Result | None:
+        ref = f"{event.registry or '?'}/{event.repository}@{event.digest}"
+        if event.registry is not None and event.registry != self.settings.registry:
+            return Result(
+                ref,
+                "failed",
+                f"event is for registry {event.registry!r}, this signer serves "
+                f"{self.settings.registry!r}",
+                code="wrong_registry",
+                digest=event.digest,
+            )
+        if event.is_legacy_chart:
+            return Result(
+                ref,
+                "skipped",
+                "legacy Helm repository chart: not an OCI manifest, cannot carry signatures",
+                code="not_a_manifest",
+                digest=event.digest,
+            )
+        if is_referrers_tag(event.tag):
+            return Result(
+                ref, "skipped", "referrers tag-schema index", "is_referrers_index", event.digest
+            )
+        rejection = self.settings.push_filter.rejection(event.repository, event.tag)
+        if rejection is not None:
+            return Result(ref, "skipped", rejection, code="filtered", digest=event.digest)
+        return None
+
+    def _rejected_event(self, event_id: Any, exc: InvalidEventError) -> Result:
+        result = Result("", "failed", str(exc), code=exc.code)
+        self.ledger.record(
+            "failed",
+            digest="invalid-event",
+            reason=str(exc),
+            event_id=str(event_id)[:128] if event_id is not None else "",
+        )
+        log.warning("failed event_id=%.128s: %s", event_id, exc)
+        return result
+
+    def _sign_with_children(
+        self, request: SignRequest, reference: str, event_id: str
+    ) -> list[Result]:
+        result, manifest, subject = self._sign_one(request, reference, event_id)
+        results = [result]
+        if self.settings.sign_index_children and subject is not None and manifest is not None:
+            for child in self.service.index_children(manifest, subject):
+                child_request = SignRequest(
+                    registry=request.registry,
+                    repository=request.repository,
+                    reference=child.digest,
+                    tag=None,
+                    expiry=request.expiry,
+                    user_metadata=request.user_metadata,
+                    force=request.force,
+                )
+                child_ref = f"{request.registry}/{request.repository}@{child.digest}"
+                results.append(self._sign_one(child_request, child_ref, event_id)[0])
+        return results
+
+    def _sign_one(
+        self, request: SignRequest, reference: str, event_id: str
+    ) -> tuple[Result, Mapping[str, Any] | None, Descriptor | None]:
+        """Resolve and sign one artifact with a ledger row; transient errors are re-raised."""
+        fields = {
+            "registry": request.registry,
+            "repository": request.repository,
+            "tag": request.tag or "",
+            "event_id": event_id,
+            "key_id": self.service.signer.key_id,
+        }
+        try:
+            subject, manifest = self.service.resolve(request)
+        except SignerError as exc:
+            digest = request.reference if ":" in request.reference else "unresolved"
+            self.ledger.record("failed", digest=digest, reason=_reason(exc), **fields)
+            return self._failed(exc, reference, request, event_id, None), None, None
+        entry = self.ledger.start(
+            digest=subject.digest, key_version=self._key_version() or "", **fields
+        )
+        try:
+            outcome: SignOutcome = self.service.loop_guard(
+                request, subject, manifest
+            ) or self.service.sign_descriptor(request, subject)
+        except SignerError as exc:
+            entry.finish("failed", reason=_reason(exc))
+            return self._failed(exc, reference, request, event_id, subject), None, subject
+        result = self._outcome_result(reference, outcome)
+        entry.finish(
+            result.status,
+            reason=result.reason,
+            signature_digest=result.signature_digest,
+            certificate_thumbprint=(
+                outcome.certificate_thumbprints[0] if isinstance(outcome, Signed) else None
+            ),
+        )
+        self._log(result, event_id, request.repository)
+        if isinstance(outcome, Signed):
+            self._publish("signed", result, request)
+        return result, manifest, subject
+
+    def _failed(
+        self,
+        exc: SignerError,
+        reference: str,
+        request: SignRequest,
+        event_id: str,
+        subject: Descriptor | None,
+    ) -> Result:
+        """Log a failure once; re-raise it when it is transient so the platform retries."""
+        transient = isinstance(exc, TransientError)
+        result = Result(
+            reference,
+            "failed",
+            str(exc),
+            exc.code,
+            digest=subject.digest if subject else None,
+            transient=transient,
+        )
+        self._log(result, event_id, request.repository)
+        if transient:
+            raise exc
+        self._publish("failed", result, request)
+        return result
+
+    @staticmethod
+    def _outcome_result(reference: str, outcome: SignOutcome) -> Result:
+        if isinstance(outcome, Signed):
+            return Result(
+                reference,
+                "signed",
+                digest=outcome.subject.digest,
+                signature_digest=outcome.signature.digest,
+            )
+        assert isinstance(outcome, Skipped)
+        return Result(
+            reference,
+            "skipped",
+            outcome.detail,
+            code=outcome.reason,
+            digest=outcome.subject.digest if outcome.subject else None,
+        )
+
+    def _publish(self, outcome: str, result: Result, request: SignRequest) -> None:
+        self.publisher.publish(
+            outcome,
+            {
+                "registry": request.registry,
+                "repository": request.repository,
+                "tag": request.tag,
+                "digest": result.digest,
+                "signatureDigest": result.signature_digest,
+                "reason": result.reason,
+            },
+        )
+
+    @staticmethod
+    def _log(result: Result, event_id: str, repository: str) -> None:
+        level = logging.WARNING if result.status == "failed" else logging.INFO
+        log.log(
+            level,
+            "%s event_id=%s repository=%s digest=%s signature=%s code=%s reason=%s",
+            result.status,
+            event_id,
+            repository,
+            result.digest or "-",
+            result.signature_digest or "-",
+            result.code or "-",
+            result.reason or "-",
+        )
+
+    # --- HTTP: POST /api/sign ----------------------------------------------------
+
+    def on_sign_request(self, body: bytes, correlation_id: str) -> tuple[int, dict[str, Any]]:
+        try:
+            requests = self._parse_sign_body(body)
+        except (InvalidRequestError, ConfigurationError, InvalidReferenceError) as exc:
+            log.warning("rejected sign request correlation_id=%s: %s", correlation_id, exc)
+            return 400, {"error": {"code": "invalid_request", "message": str(exc)}}
+        results: list[Result] = []
+        for item in requests:
+            if isinstance(item, Result):
+                results.append(item)
+                continue
+            request, reference = item
+            try:
+                results.extend(self._sign_with_children(request, reference, correlation_id))
+            except TransientError as exc:
+                results.append(Result(reference, "failed", str(exc), exc.code, transient=True))
+        return _http_status(results), {"results": [r.to_json() for r in results]}
+
+    def _parse_sign_body(self, body: bytes) -> list[tuple[SignRequest, str] | Result]:
+        if len(body) > MAX_BODY_BYTES:
+            raise InvalidRequestError(f"request body is larger than {MAX_BODY_BYTES} bytes")
+        try:
+            doc = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidRequestError("request body is not valid JSON") from None
+        if not isinstance(doc, dict):
+            raise InvalidRequestError("request body must be a JSON object")
+        unknown = set(doc) - _SIGN_FIELDS
+        if unknown:
+            raise InvalidRequestError(f"unknown fields: {', '.join(sorted(unknown))}")
+        if ("reference" in doc) == ("references" in doc):
+            raise InvalidRequestError('give exactly one of "reference" or "references"')
+        refs = doc["references"] if "references" in doc else [doc["reference"]]
+        if not isinstance(refs, list) or not refs:
+            raise InvalidRequestError('"references" must be a non-empty array of strings')
+        if len(refs) > MAX_BATCH:
+            raise InvalidRequestError(f"at most {MAX_BATCH} references per request")
+        force = doc.get("force", False)
+        if not isinstance(force, bool):
+            raise InvalidRequestError('"force" must be true or false')
+        expiry = _expiry(doc.get("expiry"))
+        metadata = _metadata(doc.get("userMetadata"))
+        out: list[tuple[SignRequest, str] | Result] = []
+        for raw in refs:
+            if not isinstance(raw, str):
+                raise InvalidRequestError("every reference must be a string")
+            try:
+                ref = Reference.parse(raw)
+            except InvalidReferenceError as exc:
+                out.append(Result(str(raw)[:300], "failed", str(exc), exc.code))
+                continue
+            if ref.registry != self.settings.registry:
+                out.append(
+                    Result(
+                        raw,
+                        "failed",
+                        f"registry {ref.registry!r} is not the one this signer serves "
+                        f"({self.settings.registry!r})",
+                        "wrong_registry",
+                    )
+                )
+                continue
+            request = SignRequest(
+                registry=ref.registry,
+                repository=ref.repository,
+                reference=ref.target,
+                tag=ref.tag,
+                expiry=expiry if expiry is not None else self.settings.expiry,
+                user_metadata=metadata if metadata is not None else self.settings.user_metadata,
+                force=force,
+            )
+            out.append((request, str(ref)))
+        return out
+
+    # --- HTTP: GET /api/status ------------------------------------------------------
+
+    def on_status(self, reference: str | None) -> tuple[int, dict[str, Any]]:
+        if not reference:
+            return 400, {"error": {"code": "invalid_request", "message": "?reference= is required"}}
+        try:
+            ref = Reference.parse(reference)
+        except InvalidReferenceError as exc:
+            return 400, {"error": {"code": exc.code, "message": str(exc)}}
+        digest = ref.digest
+        if digest is None:
+            try:
+                subject, _ = self.service.resolve(
+                    SignRequest(ref.registry, ref.repository, ref.target)
+                )
+            except NotFoundError as exc:
+                return 404, {"error": {"code": exc.code, "message": str(exc)}}
+            except SignerError as exc:
+                return _error_status(exc), {"error": {"code": exc.code, "message": str(exc)}}
+            digest = subject.digest
+        history = self.ledger.history(digest)
+        if not history:
+            return 404, {
+                "reference": str(ref),
+                "digest": digest,
+                "status": "unknown",
+                "history": [],
+            }
+        return 200, {
+            "reference": str(ref),
+            "digest": digest,
+            "status": history[0].get("status", "unknown"),
+            "history": history,
+        }
+
+
+def _reason(exc: SignerError) -> str:
+    if isinstance(exc, TransientError):
+        return f"transient, will be retried: {exc}"
+    return str(exc)
+
+
+def _expiry(value: Any) -> timedelta | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequestError('"expiry" must be a duration string such as "8760h"')
+    try:
+        return parse_duration(value, '"expiry"')
+    except ConfigurationError as exc:
+        raise InvalidRequestError(str(exc)) from None
+
+
+def _metadata(value: Any) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return parse_metadata(value, '"userMetadata"')
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()
+    ):
+        raise InvalidRequestError('"userMetadata" must be an object of string values')
+    if len(value) > 32:
+        raise InvalidRequestError('"userMetadata" holds at most 32 entries')
+    return dict(value)
+
+
+def _error_status(exc: SignerError) -> int:
+    if isinstance(exc, TransientError):
+        return 503
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, InvalidReferenceError | InvalidRequestError):
+        return 400
+    return 422
+
+
+def _http_status(results: Sequence[Result]) -> int:
+    """200 all done; 207 mixed; otherwise the status the failures share."""
+    failed = [r for r in results if r.status == "failed"]
+    if not failed:
+        return 200
+    if any(r.transient for r in failed):
+        return 503
+    if len(failed) < len(results):
+        return 207
+    codes = {r.code for r in failed}
+    if codes <= {"invalid_reference", "wrong_registry", "invalid_request"}:
+        return 400
+    if codes == {"not_found"}:
+        return 404
+    return 422

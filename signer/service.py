@@ -1,0 +1,205 @@
+"""The signing service: one request in, one typed outcome out.
+
+resolve -> loop guard -> idempotency -> payload -> envelope -> self-verify -> push,
+after notation-go's ``SignOCI``. The registry's own descriptor is what gets
+signed, never the caller's guess, and nothing is pushed that our own strict
+checks would reject.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from cryptography import x509
+
+from signer import SIGNING_AGENT
+from signer.certs import thumbprints, validate_chain
+from signer.envelope import build_envelope, parse_envelope, verify_envelope_signature
+from signer.errors import InvalidReferenceError, RegistryError, SignatureVerificationError
+from signer.mediatypes import (
+    ANNOTATION_CREATED,
+    ANNOTATION_THUMBPRINTS,
+    COSE_MEDIA_TYPE,
+    INDEX_MEDIA_TYPES,
+)
+from signer.models import Descriptor, Signed, SignOutcome, SignRequest, Skipped
+from signer.payload import build_payload, go_json, parse_payload
+from signer.policy import is_referrers_tag, signature_artifact_reason
+from signer.registry import ReferrerList, RegistryClient
+from signer.signers.base import Signer
+
+#: a lock factory: ``lock(key)`` is held while a subject's signatures are read and written
+SubjectLock = Callable[[str], AbstractContextManager[None]]
+
+
+@contextmanager
+def _no_lock(_key: str) -> Iterator[None]:
+    yield
+
+
+class Registry(Protocol):
+    """What the service needs from a registry client (``signer.registry.RegistryClient``)."""
+
+    def resolve(self, repository: str, reference: str) -> Any: ...
+
+    def list_referrers(self, repository: str, subject: Descriptor) -> ReferrerList: ...
+
+    def push_signature(
+        self,
+        repository: str,
+        subject: Descriptor,
+        envelope: bytes,
+        envelope_media_type: str,
+        annotations: Mapping[str, str],
+        *,
+        referrers: ReferrerList | None = None,
+    ) -> Any: ...
+
+
+def leaf_thumbprint_of(signature: Descriptor) -> str | None:
+    """The leaf thumbprint from a signature descriptor's annotation, if readable."""
+    raw = (signature.annotations or {}).get(ANNOTATION_THUMBPRINTS)
+    if not raw:
+        return None
+    try:
+        values = json.loads(raw)
+    except ValueError:
+        return None
+    if isinstance(values, list) and values and isinstance(values[0], str):
+        return values[0].lower()
+    return None
+
+
+class SigningService:
+    def __init__(
+        self,
+        *,
+        registry: Registry | RegistryClient,
+        signer: Signer,
+        lock: SubjectLock = _no_lock,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        signing_agent: str = SIGNING_AGENT,
+    ) -> None:
+        self._registry = registry
+        self._signer = signer
+        self._lock = lock
+        self._clock = clock
+        self._agent = signing_agent
+
+    @property
+    def signer(self) -> Signer:
+        return self._signer
+
+    def resolve(self, request: SignRequest) -> tuple[Descriptor, Mapping[str, Any]]:
+        resolved = self._registry.resolve(request.repository, request.reference)
+        return resolved.descriptor, resolved.manifest
+
+    def sign(self, request: SignRequest) -> SignOutcome:
+        """Sign what ``request`` names; Skipped when there is nothing to do."""
+        subject, manifest = self.resolve(request)
+        guard = self.loop_guard(request, subject, manifest)
+        if guard is not None:
+            return guard
+        return self.sign_descriptor(request, subject)
+
+    def loop_guard(
+        self, request: SignRequest, subject: Descriptor, manifest: Mapping[str, Any]
+    ) -> Skipped | None:
+        """Skip our own kind: signatures, referrers of any kind, tag-schema indexes."""
+        if is_referrers_tag(request.tag):
+            return Skipped(
+                subject, "is_referrers_index", f"tag {request.tag} is a referrers tag-schema index"
+            )
+        reason = signature_artifact_reason(manifest)
+        if reason is not None:
+            return Skipped(subject, "is_signature", f"artifact is a signature: {reason}")
+        if "subject" in manifest:
+            return Skipped(
+                subject, "is_referrer", "artifact refers to another artifact (it has a subject)"
+            )
+        return None
+
+    def sign_descriptor(self, request: SignRequest, subject: Descriptor) -> SignOutcome:
+        chain = self._signer.certificate_chain()
+        thumbs = thumbprints(chain)
+        key = f"{request.registry}/{request.repository}@{subject.digest}"
+        with self._lock(key):
+            referrers = self._registry.list_referrers(request.repository, subject)
+            if not request.force:
+                for existing in referrers.signatures:
+                    if leaf_thumbprint_of(existing) == thumbs[0]:
+                        return Skipped(
+                            subject,
+                            "already_signed",
+                            f"signature {existing.digest} by the current certificate exists",
+                        )
+            envelope, signing_time = self._envelope(request, subject, chain)
+            annotations = {
+                ANNOTATION_THUMBPRINTS: go_json(thumbs),
+                ANNOTATION_CREATED: signing_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+            pushed = self._registry.push_signature(
+                request.repository,
+                subject,
+                envelope,
+                COSE_MEDIA_TYPE,
+                annotations,
+                referrers=referrers,
+            )
+        return Signed(
+            subject=subject,
+            signature=pushed.descriptor,
+            certificate_thumbprints=tuple(thumbs),
+            referrers_api=pushed.referrers_api,
+        )
+
+    def _envelope(
+        self, request: SignRequest, subject: Descriptor, chain: Sequence[x509.Certificate]
+    ) -> tuple[bytes, datetime]:
+        signing_time = self._clock().astimezone(UTC).replace(microsecond=0)
+        expiry = signing_time + request.expiry if request.expiry else None
+        payload = build_payload(subject.plain(), request.user_metadata or None)
+        envelope = build_envelope(
+            payload,
+            self._signer,
+            signing_time=signing_time,
+            expiry=expiry,
+            signing_agent=self._agent,
+            chain=chain,
+        )
+        self_verify(envelope, subject, request.user_metadata)
+        return envelope, signing_time
+
+    def index_children(self, manifest: Mapping[str, Any], subject: Descriptor) -> list[Descriptor]:
+        """Child manifests of an image index (platform images), excluding referrers."""
+        if subject.media_type not in INDEX_MEDIA_TYPES:
+            return []
+        children = []
+        for entry in manifest.get("manifests") or []:
+            try:
+                child = Descriptor.from_json(entry)
+            except InvalidReferenceError:
+                raise RegistryError(
+                    f"image index {subject.digest} lists a malformed child descriptor"
+                ) from None
+            # buildx attestation manifests ride along in indexes; they are not images
+            if (child.annotations or {}).get("vnd.docker.reference.type"):
+                continue
+            children.append(child)
+        return children
+
+
+def self_verify(envelope: bytes, subject: Descriptor, user_metadata: Mapping[str, str]) -> None:
+    """Check our own output the way a strict verifier will, before it leaves the process."""
+    parsed = parse_envelope(envelope)
+    verify_envelope_signature(parsed)
+    validate_chain(parsed.chain, signing_time=parsed.signing_time)
+    target = parse_payload(parsed.payload)
+    if target.plain() != subject.plain():
+        raise SignatureVerificationError("self-check: payload does not pin the subject descriptor")
+    if dict(target.annotations or {}) != dict(user_metadata):
+        raise SignatureVerificationError("self-check: payload annotations differ from the request")
