@@ -1,0 +1,402 @@
+"""A signer whose private key never leaves Azure Key Vault.
+
+The envelope hands over the to-be-signed bytes; they are hashed here and only the digest
+goes to Key Vault, in exactly one ``sign`` call per signature once warm (the
+CryptographyClient fetches the key once per instance, so one instance is kept per key
+version). Each answer is checked: the kid and algorithm must be the ones asked for, and the
+signature must verify with the leaf certificate's public key. That last check also proves
+the vault key and the certificate belong together, at no extra round trip.
+
+The certificate chain is read once and re-read after ``refresh_seconds``, so a new
+certificate version (rotation) is picked up without a restart. A thread that called
+``certificate_chain()`` keeps signing with that chain's key version for its next ``sign()``,
+so a rotation between the two calls cannot produce a signature the chain does not match.
+If a refresh fails while a chain is cached, the cached one keeps serving (with a warning)
+for ``stale_grace_seconds``; after that the refresh error is raised.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import AzureError, HttpResponseError, ServiceResponseError
+from azure.core.pipeline import PipelineResponse
+from azure.keyvault.certificates import CertificateClient, KeyVaultCertificate
+from azure.keyvault.keys import KeyClient, KeyVaultKey
+from azure.keyvault.keys.crypto import CryptographyClient, SignatureAlgorithm
+from azure.keyvault.secrets import SecretClient
+from cryptography import x509
+
+from signer.algorithms import Algorithm, KeySpec, key_spec_of_certificate
+from signer.errors import CertificateError, ConfigurationError, KeyVaultError, SignerError
+from signer.signers.keyvault_chain import (
+    ChainSource,
+    certificates_from_secret,
+    load_ca_bundle,
+    order_chain,
+    same_certificate,
+    self_signed_chain,
+)
+from signer.signers.keyvault_crypto import jwk_public_key, same_public_key, verifies
+from signer.signers.keyvault_errors import operation, translate
+from signer.signers.keyvault_ids import KeyVaultId, parse_key_vault_id, same_key_id
+
+_log = logging.getLogger(__name__)
+
+#: after a failed refresh, wait this long (at most) before trying again
+_REFRESH_RETRY_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class _KeyState:
+    """One certificate version: its chain and the client that signs with its key."""
+
+    kid: str  # versioned
+    version: str
+    chain: tuple[x509.Certificate, ...]
+    spec: KeySpec
+    client: CryptographyClient
+    loaded_at: float
+
+
+class KeyVaultSigner:
+    def __init__(
+        self,
+        key_id: str,
+        *,
+        credential: TokenCredential,
+        chain_source: ChainSource | str = ChainSource.CERTIFICATE,
+        ca_bundle_path: str | Path | None = None,
+        refresh_seconds: float = 3600.0,
+        stale_grace_seconds: float = 6 * 3600.0,
+        sign_attempts: int = 3,
+        sign_retry_delay: float = 0.2,
+        retry_total: int = 3,
+        retry_backoff_factor: float = 0.5,
+        connection_timeout: float = 10.0,
+        read_timeout: float = 30.0,
+        connection_verify: bool | str = True,
+        verify_challenge_resource: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """Nothing is fetched here; the first use loads the chain (see ``warm_up``).
+
+        ``retry_total``/``retry_backoff_factor`` tune the SDK's retries (429 with Retry-After,
+        5xx); ``sign_attempts`` bounds this signer's own retry of a sign call whose connection
+        dropped, which the SDK does not retry because sign is a POST.
+        """
+        self._id: KeyVaultId = parse_key_vault_id(key_id)
+        self._source = ChainSource.parse(chain_source)
+        if self._source is ChainSource.CA_BUNDLE and not ca_bundle_path:
+            raise ConfigurationError("the chain source 'ca-bundle' needs a CA bundle file path")
+        if self._source is not ChainSource.CA_BUNDLE and ca_bundle_path:
+            raise ConfigurationError(
+                f"a CA bundle file is only used with the chain source 'ca-bundle', not "
+                f"{self._source.value!r}"
+            )
+        if refresh_seconds <= 0 or stale_grace_seconds < 0 or sign_attempts < 1:
+            raise ConfigurationError(
+                "refresh_seconds must be > 0, stale_grace_seconds >= 0, sign_attempts >= 1"
+            )
+        self._ca_bundle_path = Path(ca_bundle_path) if ca_bundle_path else None
+        self._refresh_seconds = float(refresh_seconds)
+        self._grace_seconds = float(stale_grace_seconds)
+        self._sign_attempts = sign_attempts
+        self._sign_retry_delay = sign_retry_delay
+        self._clock = clock
+        self._sleep = sleep
+        self._credential = credential
+        self._sdk_options: dict[str, Any] = {
+            "connection_verify": connection_verify,
+            "verify_challenge_resource": verify_challenge_resource,
+            "retry_total": retry_total,
+            "retry_backoff_factor": retry_backoff_factor,
+            "connection_timeout": connection_timeout,
+            "read_timeout": read_timeout,
+        }
+        vault = self._id.vault_url
+        self._certificates = CertificateClient(vault, credential, **self._sdk_options)
+        self._keys = KeyClient(vault, credential, **self._sdk_options)
+        self._secrets = (
+            SecretClient(vault, credential, **self._sdk_options)
+            if self._source is ChainSource.SECRET
+            else None
+        )
+        self._state: _KeyState | None = None
+        self._next_refresh = 0.0
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    # --- Signer protocol ---------------------------------------------------------------
+
+    @property
+    def key_spec(self) -> KeySpec:
+        return self._pinned_or_current().spec
+
+    @property
+    def key_id(self) -> str:
+        """The configured key id (versionless when the latest version is followed)."""
+        return self._id.key_id
+
+    @property
+    def signing_key_id(self) -> str:
+        """The versioned kid for the audit ledger: the one this thread last signed with."""
+        state: _KeyState | None = getattr(self._local, "pinned", None)
+        state = state or getattr(self._local, "signed", None)
+        return (state or self._current()).kid
+
+    def certificate_chain(self) -> list[x509.Certificate]:
+        state = self._current()
+        self._local.pinned = state
+        return list(state.chain)
+
+    def sign(self, data: bytes) -> bytes:
+        state: _KeyState | None = self._local.__dict__.pop("pinned", None)
+        if state is None:
+            state = self._current()
+        alg = state.spec.algorithm
+        digest = alg.digest(data)
+        signature, wire = self._sign_digest(state, alg, digest)
+        if wire.get("kid") is not None and not same_key_id(str(wire.get("kid")), state.kid):
+            raise KeyVaultError(
+                f"Key Vault signed with key {wire.get('kid')} but {state.kid} was asked for"
+            )
+        if wire.get("alg") is not None and wire.get("alg") != alg.name:
+            raise KeyVaultError(
+                f"Key Vault signed with algorithm {wire.get('alg')} but {alg.name} was asked for"
+            )
+        if not verifies(state.chain[0], alg, digest, signature):
+            raise KeyVaultError(
+                f"the signature from {state.kid} does not verify with the leaf certificate's "
+                f"public key ({alg.name})"
+            )
+        self._local.signed = state
+        return signature
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Load the chain now, so configuration errors show at start rather than first sign."""
+        self._current()
+
+    def close(self) -> None:
+        self._certificates.close()
+        self._keys.close()
+        if self._secrets is not None:
+            self._secrets.close()
+        state = self._state
+        if state is not None:
+            state.client.close()
+
+    def __enter__(self) -> KeyVaultSigner:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- signing ---------------------------------------------------------------------------
+
+    def _sign_digest(
+        self, state: _KeyState, alg: Algorithm, digest: bytes
+    ) -> tuple[bytes, dict[str, Any]]:
+        """One sign call, repeated only when the connection dropped (signing is idempotent)."""
+        op = operation(f"sign with {state.kid}", "keys/sign", self._id.vault_url)
+        wire: dict[str, Any] = {}
+
+        def capture(response: PipelineResponse[Any, Any]) -> None:
+            # SignResult reports the kid/alg that were *asked* for; the answer's are here
+            http = response.http_response
+            request = response.http_request
+            if request.method == "POST" and http.status_code == 200:
+                try:
+                    body = json.loads(http.text())
+                except ValueError:
+                    return
+                if isinstance(body, dict):
+                    wire.clear()
+                    wire.update({k: body.get(k) for k in ("kid", "alg")})
+
+        for attempt in range(1, self._sign_attempts + 1):
+            try:
+                result = state.client.sign(
+                    SignatureAlgorithm(alg.name), digest, raw_response_hook=capture
+                )
+            except ServiceResponseError as exc:
+                if attempt < self._sign_attempts:
+                    _log.warning(
+                        "Key Vault sign with %s lost its connection (%s); retrying (%d/%d)",
+                        state.kid,
+                        type(exc).__name__,
+                        attempt,
+                        self._sign_attempts,
+                    )
+                    self._sleep(self._sign_retry_delay * attempt)
+                    continue
+                raise translate(exc, op) from None
+            except AzureError as exc:
+                raise translate(exc, op) from None
+            if not same_key_id(result.key_id, state.kid):
+                raise KeyVaultError(
+                    f"Key Vault signed with key {result.key_id} but {state.kid} was asked for"
+                )
+            if result.algorithm != alg.name:
+                raise KeyVaultError(
+                    f"Key Vault signed with {result.algorithm} but {alg.name} was asked for"
+                )
+            return bytes(result.signature), wire
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # --- chain and key version -----------------------------------------------------------
+
+    def _pinned_or_current(self) -> _KeyState:
+        pinned: _KeyState | None = getattr(self._local, "pinned", None)
+        return pinned if pinned is not None else self._current()
+
+    def _current(self) -> _KeyState:
+        state = self._state
+        if state is not None and (self._id.version or self._clock() < self._next_refresh):
+            return state
+        if state is None:
+            with self._lock:
+                if self._state is None:
+                    self._state = self._load(None)
+                    self._next_refresh = self._clock() + self._refresh_seconds
+                return self._state
+        # a refresh is due: one thread does it, the others keep using the cached state
+        if not self._lock.acquire(blocking=False):
+            return state
+        try:
+            return self._refresh(state)
+        finally:
+            self._lock.release()
+
+    def _refresh(self, state: _KeyState) -> _KeyState:
+        now = self._clock()
+        if now < self._next_refresh and self._state is not None:
+            return self._state
+        try:
+            fresh = self._load(state)
+        except SignerError as exc:
+            return self._serve_stale(state, now, exc)
+        if fresh.version != state.version:
+            # threads that pinned the old state finish with its client; it closes when collected
+            _log.info("Key Vault certificate rotated: now signing with %s", fresh.kid)
+        self._state = fresh
+        self._next_refresh = now + self._refresh_seconds
+        return fresh
+
+    def _serve_stale(self, state: _KeyState, now: float, exc: SignerError) -> _KeyState:
+        if now - state.loaded_at >= self._refresh_seconds + self._grace_seconds:
+            raise exc
+        _log.warning(
+            "could not refresh the certificate chain of %s (%s); still signing with %s",
+            self._id.key_id,
+            exc,
+            state.kid,
+        )
+        self._next_refresh = now + min(_REFRESH_RETRY_SECONDS, self._refresh_seconds)
+        return state
+
+    def _load(self, previous: _KeyState | None) -> _KeyState:
+        cert = self._get_certificate()
+        version = (cert.properties.version if cert.properties else None) or ""
+        if self._id.version and version != self._id.version:
+            raise KeyVaultError(
+                f"Key Vault returned certificate version {version!r} for {self._id.certificate_id}"
+            )
+        expected_kid = self._id.with_version(version).key_id
+        if not version or not same_key_id(cert.key_id, expected_kid):
+            raise KeyVaultError(
+                f"certificate {self._id.name} version {version!r} is backed by key "
+                f"{cert.key_id}, not {expected_kid}"
+            )
+        if not cert.cer:
+            raise CertificateError(f"certificate {self._id.name} ({version}) has no content")
+        try:
+            leaf = x509.load_der_x509_certificate(bytes(cert.cer))
+        except ValueError:
+            raise CertificateError(
+                f"certificate {self._id.name} ({version}) is not valid DER"
+            ) from None
+        chain = self._chain(leaf, version)
+        spec = key_spec_of_certificate(leaf)
+        if previous is not None and same_key_id(previous.kid, expected_kid):
+            client = previous.client
+        else:
+            client = self._crypto_client(expected_kid, version, leaf)
+        return _KeyState(expected_kid, version, tuple(chain), spec, client, self._clock())
+
+    def _crypto_client(self, kid: str, version: str, leaf: x509.Certificate) -> CryptographyClient:
+        """A client for one key version, given the key so that it never fetches it itself.
+
+        The one GET key happens here, under the load lock: 16 threads racing their first
+        sign would otherwise each make the SDK fetch it. It also shows whether the vault key
+        is the certificate's before anything is signed.
+        """
+        op = operation(f"read key {self._id.name} ({version})", "keys/get", self._id.vault_url)
+        try:
+            key: KeyVaultKey = self._keys.get_key(self._id.name, version)
+        except HttpResponseError as exc:
+            if exc.status_code != 403:
+                raise translate(exc, op) from None
+            # keys/get is not granted (access policies with sign only): the SDK copes, and
+            # verifying every signature against the leaf still proves key and chain match
+            _log.info("no keys/get permission on %s; key checked by signature only", kid)
+            return CryptographyClient(kid, self._credential, **self._sdk_options)
+        except AzureError as exc:
+            raise translate(exc, op) from None
+        if not same_key_id(key.id, kid):
+            raise KeyVaultError(f"Key Vault returned key {key.id} when {kid} was asked for")
+        public = jwk_public_key(key.key)
+        if public is None or not same_public_key(public, leaf):
+            raise KeyVaultError(
+                f"key {kid} is not the key of its certificate (the public keys differ)"
+            )
+        return CryptographyClient(key, self._credential, **self._sdk_options)
+
+    def _get_certificate(self) -> KeyVaultCertificate:
+        name, version = self._id.name, self._id.version
+        op = operation(f"read certificate {name}", "certificates/get", self._id.vault_url)
+        try:
+            if version:
+                return self._certificates.get_certificate_version(name, version)
+            return self._certificates.get_certificate(name)
+        except AzureError as exc:
+            raise translate(exc, op) from None
+
+    def _chain(self, leaf: x509.Certificate, version: str) -> list[x509.Certificate]:
+        if self._source is ChainSource.CERTIFICATE:
+            return self_signed_chain(leaf)
+        if self._source is ChainSource.CA_BUNDLE:
+            assert self._ca_bundle_path is not None
+            bundle = load_ca_bundle(self._ca_bundle_path)
+            return order_chain(leaf, bundle, f"CA bundle {self._ca_bundle_path}")
+        certs = self._secret_certificates(version)
+        if not any(same_certificate(leaf, c) for c in certs):
+            raise CertificateError(
+                f"the secret of certificate {self._id.name} ({version}) does not contain the "
+                "certificate itself"
+            )
+        return order_chain(leaf, certs, f"secret of certificate {self._id.name}")
+
+    def _secret_certificates(self, version: str) -> list[x509.Certificate]:
+        assert self._secrets is not None
+        name = self._id.name
+        op = operation(f"read the secret of certificate {name}", "secrets/get", self._id.vault_url)
+        try:
+            secret = self._secrets.get_secret(name, version)
+        except AzureError as exc:
+            raise translate(exc, op) from None
+        # the value may include the private key: parse, keep certificates, drop the rest
+        certs = certificates_from_secret(secret.properties.content_type, secret.value)
+        del secret
+        return certs

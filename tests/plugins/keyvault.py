@@ -1,0 +1,48 @@
+"""pytest fixtures: a local managed-identity endpoint and a local Key Vault over HTTPS.
+
+``msi_server`` points the real azure-identity classes at the local token endpoint by
+setting IDENTITY_ENDPOINT/IDENTITY_HEADER (and clearing every other variable that would
+change which credential they pick); monkeypatch restores the environment afterwards.
+``keyvault_server`` accepts only tokens that ``msi_server`` issued for Key Vault. SDK
+clients need ``**keyvault_server.client_options()`` to trust its throwaway CA.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.servers.keyvault import VAULT_RESOURCE, KeyVaultServer
+from tests.servers.msi import ManagedIdentityServer
+
+_IDENTITY_VARIABLES = (
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "IDENTITY_SERVER_THUMBPRINT",
+    "IMDS_ENDPOINT",
+    "MSI_ENDPOINT",
+    "MSI_SECRET",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_CLIENT_CERTIFICATE_PATH",
+    "AZURE_TENANT_ID",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+)
+
+
+@pytest.fixture
+def msi_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ManagedIdentityServer]:
+    for name in _IDENTITY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    with ManagedIdentityServer() as server:
+        monkeypatch.setenv("IDENTITY_ENDPOINT", server.endpoint)
+        monkeypatch.setenv("IDENTITY_HEADER", server.identity_header)
+        yield server
+
+
+@pytest.fixture
+def keyvault_server(msi_server: ManagedIdentityServer) -> Iterator[KeyVaultServer]:
+    with KeyVaultServer(accept_token=msi_server.validator(VAULT_RESOURCE)) as server:
+        yield server
