@@ -1,0 +1,198 @@
+"""A lock shared by every worker process and instance: an Azure Blob lease per key.
+
+Event Grid delivers at least once and retries a delivery that takes longer than 30 s,
+so the same push can be handled concurrently on several instances. The signing service
+holds ``lock(key)`` while it reads a subject's signatures and pushes a new one, which
+makes "exactly one signature per digest" and lost-update-free referrers tag-schema
+indexes hold across all of them.
+
+* one empty blob per key, named by the key's SHA-256 (keys hold ':' '/' '@'); the blob
+  and the container are created on the first 404 only, so the steady state is one
+  acquire and one release call per hold;
+* a held lease is renewed by a background thread every ``lease_seconds / 3``, so a long
+  hold (Key Vault throttling, a slow registry) keeps the lock, while a crashed holder
+  frees it within ``lease_seconds``: infinite leases are refused for that reason;
+* a holder that cannot get the lease within ``wait_seconds`` raises
+  ``LeaseTimeoutError`` (transient), so the platform redelivers the event later and the
+  idempotency check then finds the other holder's signature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from urllib.parse import quote
+
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+)
+from azure.storage.blob import BlobClient, BlobLeaseClient, ContainerClient
+
+from shared.storage_clients import describe, error_code, storage_error
+from signer.errors import TransientError
+
+log = logging.getLogger("signer.leases")
+
+MIN_LEASE_SECONDS = 15  # the service's limits for a finite lease
+MAX_LEASE_SECONDS = 60
+_MAX_CREATE_ROUNDS = 3  # 404 -> create -> retry, at most this often per acquire
+
+
+class LeaseTimeoutError(TransientError):
+    """Another holder kept the lock for longer than we were willing to wait."""
+
+    code = "lock_timeout"
+
+
+def blob_name(key: str) -> str:
+    """The lease blob for ``key``: hex SHA-256, valid whatever characters the key holds."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+class BlobLeaseLock:
+    """``lock(key)`` is a context manager holding the blob lease for ``key`` (a ``SubjectLock``).
+
+    Thread-safe; build one per worker around a shared ``ContainerClient``.
+    """
+
+    def __init__(
+        self,
+        container: ContainerClient,
+        *,
+        lease_seconds: int = 60,
+        wait_seconds: float = 30.0,
+        poll_interval: float = 0.25,
+        max_poll_interval: float = 2.0,
+    ) -> None:
+        if not MIN_LEASE_SECONDS <= lease_seconds <= MAX_LEASE_SECONDS:
+            raise ValueError(
+                f"lease_seconds must be {MIN_LEASE_SECONDS}..{MAX_LEASE_SECONDS} "
+                "(an infinite lease would outlive a crashed holder)"
+            )
+        if wait_seconds < 0 or poll_interval <= 0 or max_poll_interval < poll_interval:
+            raise ValueError("need wait_seconds >= 0 and 0 < poll_interval <= max_poll_interval")
+        self._container = container
+        self.lease_seconds = lease_seconds
+        self.wait_seconds = wait_seconds
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
+
+    def __call__(self, key: str) -> AbstractContextManager[None]:
+        return self._held(key)
+
+    @contextmanager
+    def _held(self, key: str) -> Iterator[None]:
+        lease = self.acquire(key)
+        renewer = _Renewer(lease, key, self.lease_seconds / 3)
+        renewer.start()
+        try:
+            yield
+        finally:
+            renewer.stop()
+            if renewer.lost:
+                log.error("lock %s: lease was lost while held; exclusion not guaranteed", key)
+            try:
+                lease.release()
+            except AzureError as exc:
+                # never masks the body's own error; the lease expires by itself anyway
+                log.warning(
+                    "lock %s: release failed (%s); the lease expires within %d s",
+                    key,
+                    describe(exc),
+                    self.lease_seconds,
+                )
+
+    def acquire(self, key: str) -> BlobLeaseClient:
+        """Take the lease for ``key``, waiting with jittered back-off while another holds it.
+
+        The caller must ``release()`` it; prefer ``with lock(key):``, which also renews.
+        """
+        blob = self._container.get_blob_client(blob_name(key))
+        deadline = time.monotonic() + self.wait_seconds
+        delay = self.poll_interval
+        creates = 0
+        while True:
+            try:
+                return blob.acquire_lease(lease_duration=self.lease_seconds)
+            except HttpResponseError as exc:
+                code = error_code(exc)
+                if code == "LeaseAlreadyPresent":
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise LeaseTimeoutError(
+                            f"lock {key}: still held by another worker after "
+                            f"{self.wait_seconds:g} s"
+                        ) from None
+                    time.sleep(min(remaining, random.uniform(self.poll_interval, delay)))  # noqa: S311
+                    delay = min(delay * 2, self.max_poll_interval)
+                    continue
+                if exc.status_code == 404 and creates < _MAX_CREATE_ROUNDS:
+                    creates += 1
+                    if code == "ContainerNotFound":
+                        self._create_container()
+                    self._create_blob(blob, key)
+                    continue
+                raise storage_error(f"lock {key}: acquire lease", exc) from None
+            except AzureError as exc:
+                raise storage_error(f"lock {key}: acquire lease", exc) from None
+
+    def _create_container(self) -> None:
+        try:
+            self._container.create_container()
+            log.info("created lease container %s", self._container.container_name)
+        except ResourceExistsError:
+            pass  # another worker made it first
+        except AzureError as exc:
+            raise storage_error("create lease container", exc) from None
+
+    @staticmethod
+    def _create_blob(blob: BlobClient, key: str) -> None:
+        try:
+            # the key goes into metadata so an operator can tell what a blob locks
+            blob.upload_blob(b"", overwrite=False, metadata={"lockkey": quote(key, safe="")})
+        except ResourceExistsError:
+            pass  # BlobAlreadyExists: another worker made it first
+        except HttpResponseError as exc:
+            if exc.status_code != 412:  # exists and leased: equally fine
+                raise storage_error(f"lock {key}: create lease blob", exc) from None
+        except AzureError as exc:
+            raise storage_error(f"lock {key}: create lease blob", exc) from None
+
+
+class _Renewer:
+    """Renews one lease every ``interval`` seconds until stopped, on a daemon thread."""
+
+    def __init__(self, lease: BlobLeaseClient, key: str, interval: float) -> None:
+        self.lease = lease
+        self.key = key
+        self.interval = interval
+        self.lost = False
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-renew-{key}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        wait = self.interval
+        while not self._stopped.wait(wait):
+            try:
+                self.lease.renew()
+                wait = self.interval
+            except AzureError as exc:
+                if isinstance(exc, HttpResponseError) and exc.status_code == 409:
+                    self.lost = True  # LeaseIdMismatch/LeaseNotPresent: it expired or was broken
+                    return
+                log.warning("lock %s: renew failed (%s), retrying", self.key, describe(exc))
+                wait = self.interval / 2  # still a second try before the lease runs out

@@ -1,0 +1,206 @@
+"""Outcome events: the real Event Grid SDK posting to a local HTTPS topic endpoint.
+
+The token comes from the local managed-identity endpoint (``msi_server``) through the
+real ``ManagedIdentityCredential``; the topic checks it was issued for Event Grid.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import logging
+import ssl
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from azure.identity import ManagedIdentityCredential
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from shared.outcomes import (
+    EventGridOutcomePublisher,
+    NullPublisher,
+    Publisher,
+    outcome_publisher,
+)
+from tests.servers.msi import ManagedIdentityServer
+
+EVENTGRID_RESOURCE = "https://eventgrid.azure.net"
+DIGEST = "sha256:" + "ab" * 32
+SIG = "sha256:" + "cd" * 32
+
+
+@dataclass
+class Recorded:
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class Topic:
+    endpoint: str
+    ca_file: Path
+    status: int = 200
+    requests: list[Recorded] = field(default_factory=list)
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp / "topic.pem", tmp / "topic.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+@pytest.fixture
+def topic(tmp_path: Path, msi_server: ManagedIdentityServer) -> Iterator[Topic]:
+    """An HTTPS Event Grid topic that records each publish and checks the bearer token."""
+    cert_file, key_file = _self_signed(tmp_path)
+    state = Topic(endpoint="", ca_file=cert_file)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            url = urlsplit(self.path)
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            state.requests.append(
+                Recorded(url.path, parse_qs(url.query), dict(self.headers), json.loads(body))
+            )
+            token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            status = state.status if msi_server.is_valid(token, EVENTGRID_RESOURCE) else 401
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    state.endpoint = f"https://127.0.0.1:{server.server_address[1]}/api/events"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _publisher(topic: Topic) -> Publisher:
+    return outcome_publisher(
+        topic.endpoint, ManagedIdentityCredential(), connection_verify=str(topic.ca_file)
+    )
+
+
+FIELDS = {
+    "registry": "example.azurecr.io",
+    "repository": "team/app",
+    "tag": "v1",
+    "digest": DIGEST,
+    "signatureDigest": SIG,
+    "reason": "",
+    "certificateThumbprint": "ff" * 32,
+}
+
+
+def test_signed_event_as_the_sdk_sends_it(
+    topic: Topic, msi_server: ManagedIdentityServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    publisher = _publisher(topic)
+    assert isinstance(publisher, EventGridOutcomePublisher)
+    publisher.publish("signed", FIELDS)
+    assert not [r for r in caplog.records if r.name == "signer.outcomes"]  # topic said 200
+    assert msi_server.calls_for(EVENTGRID_RESOURCE) == 1
+    [request] = topic.requests
+    assert request.path == "/api/events"
+    assert request.query["api-version"] == ["2018-01-01"]
+    assert request.headers["Content-Type"].startswith("application/json")
+    [event] = request.body
+    assert event["eventType"] == "Signer.ImageSigned"
+    assert event["subject"] == f"team/app@{DIGEST}"
+    assert event["dataVersion"] == "1.0"
+    assert event["data"] == FIELDS
+    assert event["id"] and dt.datetime.fromisoformat(event["eventTime"].replace("Z", "+00:00"))
+
+
+def test_failed_event_carries_the_reason(topic: Topic) -> None:
+    publisher = _publisher(topic)
+    fields = {**FIELDS, "signatureDigest": None, "reason": "key vault said no " + "x" * 5000}
+    publisher.publish("failed", fields)
+    [event] = topic.requests[0].body
+    assert event["eventType"] == "Signer.SigningFailed"
+    assert event["data"]["signatureDigest"] is None
+    assert event["data"]["reason"].startswith("key vault said no")
+    assert len(event["data"]["reason"]) < 2100 and event["data"]["reason"].endswith("[truncated]")
+
+
+def test_publish_failures_are_logged_not_raised(
+    topic: Topic, caplog: pytest.LogCaptureFixture
+) -> None:
+    topic.status = 500
+    _publisher(topic).publish("signed", FIELDS)
+    assert len(topic.requests) == 2  # one retry, then give up
+    [warning] = [r for r in caplog.records if r.name == "signer.outcomes"]
+    assert warning.levelno == logging.WARNING
+    assert "HTTP 500" in warning.getMessage() and f"team/app@{DIGEST}" in warning.getMessage()
+    token = topic.requests[0].headers["Authorization"].removeprefix("Bearer ")
+    assert token not in caplog.text
+
+
+def test_unreachable_topic_is_logged_not_raised(
+    topic: Topic, caplog: pytest.LogCaptureFixture
+) -> None:
+    publisher = outcome_publisher(
+        "https://127.0.0.1:9/api/events", ManagedIdentityCredential(), retry_total=0
+    )
+    publisher.publish("failed", FIELDS)
+    assert "could not publish Signer.SigningFailed" in caplog.text
+
+
+def test_other_outcomes_are_not_published(topic: Topic) -> None:
+    _publisher(topic).publish("skipped", FIELDS)
+    assert topic.requests == []
+
+
+def test_off_without_an_endpoint() -> None:
+    publisher = outcome_publisher(None, None)
+    assert isinstance(publisher, NullPublisher)
+    publisher.publish("signed", FIELDS)
+    with pytest.raises(ValueError, match="credential"):
+        outcome_publisher("https://topic.example/api/events", None)
