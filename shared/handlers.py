@@ -12,9 +12,11 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from shared.settings import Settings, parse_duration, parse_metadata
+from shared.ledger import Ledger
+from shared.outcomes import Publisher
+from shared.settings import Settings
 from signer.errors import (
     ConfigurationError,
     InvalidEventError,
@@ -26,6 +28,7 @@ from signer.errors import (
 )
 from signer.events import PUSH_EVENT_TYPES, PushEvent, parse_push_event
 from signer.models import Descriptor, Signed, SignOutcome, SignRequest, Skipped
+from signer.options import parse_duration, parse_metadata
 from signer.policy import is_referrers_tag
 from signer.reference import Reference
 from signer.service import SigningService
@@ -35,29 +38,6 @@ log = logging.getLogger("signer")
 MAX_BODY_BYTES = 64 * 1024
 MAX_BATCH = 100
 _SIGN_FIELDS = {"reference", "references", "force", "expiry", "userMetadata"}
-
-
-class LedgerEntry(Protocol):
-    def finish(
-        self,
-        status: str,
-        *,
-        reason: str = "",
-        signature_digest: str | None = None,
-        certificate_thumbprint: str | None = None,
-    ) -> None: ...
-
-
-class Ledger(Protocol):
-    def start(self, **fields: Any) -> LedgerEntry: ...
-
-    def record(self, status: str, **fields: Any) -> None: ...
-
-    def history(self, digest: str, limit: int = 50) -> list[dict[str, Any]]: ...
-
-
-class Publisher(Protocol):
-    def publish(self, outcome: str, fields: Mapping[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.plugins.registry",
     "tests.plugins.keyvault",
     "tests.plugins.azurite",
+    "tests.plugins.app",
 ]

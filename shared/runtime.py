@@ -1,0 +1,131 @@
+"""Per-worker construction: settings, credential, signer, registry, ledger, leases.
+
+Built once on first use and reused by every invocation of the worker (the Azure
+SDK clients pool connections and cache tokens). Start-up problems surface as a
+ConfigurationError naming the bad setting; warnings (a filter that matches
+nothing, a local key) are logged once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+
+from azure.core.credentials import TokenCredential
+
+from shared.handlers import Handlers
+from shared.leases import BlobLeaseLock
+from shared.ledger import Ledger
+from shared.outcomes import outcome_publisher
+from shared.settings import Settings
+from shared.storage_clients import blob_service_client, table_service_client
+from signer.connect import RegistryOptions, SignerOptions, open_registry, open_signer
+from signer.credentials import build_credential
+from signer.registry import RegistryClient
+from signer.service import SigningService, SubjectLock
+from signer.signers.base import Signer
+
+log = logging.getLogger("signer")
+
+_lock = threading.Lock()
+_handlers: Handlers | None = None
+
+
+@dataclass(frozen=True)
+class Components:
+    """Everything an app instance holds; tests build it with their own parts."""
+
+    settings: Settings
+    registry: RegistryClient
+    signer: Signer
+    ledger: Ledger
+    lock: SubjectLock
+
+
+def build_components(
+    settings: Settings, credential: Callable[[], TokenCredential] | None = None
+) -> Components:
+    credential = credential or cache(lambda: build_credential(settings.managed_identity_client_id))
+    registry = open_registry(
+        RegistryOptions(
+            settings.registry,
+            auth=settings.registry_auth,
+            username=settings.registry_username,
+            password=settings.registry_password,
+            insecure=settings.insecure_registry,
+            timeout=settings.http_timeout,
+            referrers_tag_cleanup=settings.referrers_tag_cleanup,
+        ),
+        credential,
+    )
+    signer = open_signer(
+        SignerOptions(
+            local_key=settings.local_key,
+            local_chain=settings.local_cert_chain,
+            key_id=settings.key_id,
+            chain_source=settings.cert_chain_source,
+            ca_bundle=settings.ca_bundle,
+            refresh_seconds=settings.chain_refresh_seconds,
+        ),
+        credential,
+    )
+    storage_credential = None if settings.storage.connection_string else credential()
+    tables = table_service_client(settings.storage, storage_credential)
+    blobs = blob_service_client(settings.storage, storage_credential)
+    return Components(
+        settings=settings,
+        registry=registry,
+        signer=signer,
+        ledger=Ledger(tables.get_table_client(settings.ledger_table)),
+        lock=BlobLeaseLock(blobs.get_container_client(settings.lease_container)),
+    )
+
+
+def build_handlers(
+    settings: Settings,
+    components: Components | None = None,
+    credential: Callable[[], TokenCredential] | None = None,
+) -> Handlers:
+    credential = credential or cache(lambda: build_credential(settings.managed_identity_client_id))
+    parts = components or build_components(settings, credential)
+    service = SigningService(registry=parts.registry, signer=parts.signer, lock=parts.lock)
+    publisher = outcome_publisher(
+        settings.outcome_topic_endpoint,
+        credential() if settings.outcome_topic_endpoint else None,
+    )
+    for warning in settings.startup_warnings():
+        log.warning("configuration: %s", warning)
+    return Handlers(
+        settings=settings,
+        service=service,
+        ledger=parts.ledger,
+        publisher=publisher,
+        key_version=lambda: _key_version(parts.signer),
+    )
+
+
+def _key_version(signer: Signer) -> str | None:
+    """The Key Vault key version in use (the last segment of the versioned kid)."""
+    kid = getattr(signer, "signing_key_id", None)
+    return kid.rstrip("/").rsplit("/", 1)[-1] if isinstance(kid, str) and kid else None
+
+
+def handlers(environ: Mapping[str, str] | None = None) -> Handlers:
+    """The worker's Handlers, built from the environment on first use."""
+    global _handlers  # noqa: PLW0603 - one instance per worker process is the point
+    if _handlers is None:
+        with _lock:
+            if _handlers is None:
+                _handlers = build_handlers(Settings.from_env(environ or os.environ))
+    return _handlers
+
+
+def reset() -> None:
+    """Forget the worker's instance (tests; settings changes)."""
+    global _handlers  # noqa: PLW0603
+    with _lock:
+        _handlers = None
