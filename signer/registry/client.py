@@ -1,0 +1,413 @@
+"""The registry operations the signer needs, for one registry host, shared by all workers.
+
+Request budget per signature in steady state (the benchmark counts them):
+referrers API: GET manifest, GET referrers, POST envelope, PUT signature = 4;
+tag schema: GET manifest, GET tag index, envelope upload (1-2), PUT signature,
+PUT index = 5-6 (+1 DELETE with cleanup). Everything else (``{}`` config blob,
+tokens, the referrers-API probe, single-POST upload support) is learnt once and
+cached on the client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from signer.errors import (
+    DigestMismatchError,
+    ManifestTooLargeError,
+    NotFoundError,
+    RegistryError,
+    TransientRegistryError,
+)
+from signer.mediatypes import (
+    EMPTY_JSON,
+    EMPTY_JSON_DIGEST,
+    MANIFEST_MEDIA_TYPES,
+    NOTARY_SIGNATURE_ARTIFACT,
+    OCI_INDEX,
+    OCI_MANIFEST,
+)
+from signer.models import Descriptor, validate_digest
+from signer.reference import validate_repository, validate_tag
+from signer.registry.auth import RegistryAuth
+from signer.registry.manifests import (
+    descriptor_json,
+    digest_of,
+    referrers_index,
+    referrers_tag,
+    signature_manifest,
+)
+from signer.registry.referrers import (
+    ReferrerList,
+    TagIndex,
+    merge_entries,
+    next_page,
+    parse_index_entries,
+    to_descriptors,
+)
+from signer.registry.response import HttpResponse
+from signer.registry.transport import BodyTooLargeError, Transport
+from signer.registry.uploads import BlobUploader
+
+_log = logging.getLogger(__name__)
+
+MAX_MANIFEST_SIZE = 4 * 1024 * 1024
+MAX_BLOB_SIZE = 32 * 1024 * 1024
+MAX_REFERRER_PAGES = 50
+_WRITTEN_INDEX_MEMORY = 1024
+MANIFEST_ACCEPT = ", ".join(MANIFEST_MEDIA_TYPES)
+
+
+@dataclass(frozen=True)
+class ResolvedManifest:
+    """A manifest as the registry serves it: the descriptor a signature must pin."""
+
+    descriptor: Descriptor
+    content: bytes
+    manifest: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PushedSignature:
+    descriptor: Descriptor  # the signature manifest, with artifactType and annotations
+    referrers_api: bool  # False: the referrers tag-schema index was updated
+
+
+class RegistryClient:
+    """OCI distribution client for one registry; thread-safe, meant to be shared."""
+
+    def __init__(
+        self,
+        registry: str,
+        *,
+        auth: RegistryAuth,
+        insecure: bool = False,
+        timeout: float = 10.0,
+        retries: int = 3,
+        referrers_tag_cleanup: bool = False,
+        retry_backoff: float = 0.2,
+        max_retry_after: float = 10.0,
+    ) -> None:
+        self._transport = Transport(
+            registry,
+            auth=auth,
+            insecure=insecure,
+            timeout=timeout,
+            retries=retries,
+            retry_backoff=retry_backoff,
+            max_retry_after=max_retry_after,
+        )
+        self._cleanup = referrers_tag_cleanup
+        self._uploads = BlobUploader(self._transport, self.scope)
+        self._referrers_api: bool | None = None  # None: not known yet
+        self._lock = threading.Lock()
+        self._subject_locks: dict[tuple[str, str], threading.Lock] = {}
+        # last tag-schema index entries this client wrote per subject: a worker holding
+        # an older listing must not drop a signature another worker just added
+        self._written: OrderedDict[tuple[str, str], tuple[dict[str, Any], ...]] = OrderedDict()
+
+    @property
+    def registry(self) -> str:
+        return self._transport.registry
+
+    @property
+    def base_url(self) -> str:
+        return self._transport.base_url
+
+    @property
+    def referrers_api(self) -> bool | None:
+        """Whether the registry has the referrers API (None until the client has found out)."""
+        return self._referrers_api
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def scope(self, repository: str) -> str:
+        """One token scope per repository covers every call the signer makes there."""
+        actions = "pull,push,delete" if self._cleanup else "pull,push"
+        return f"repository:{repository}:{actions}"
+
+    # -- reading ------------------------------------------------------------------
+
+    def resolve(self, repository: str, reference: str) -> ResolvedManifest:
+        """Fetch a manifest by tag or digest; the descriptor comes from the bytes served."""
+        validate_repository(repository)
+        expected = reference if ":" in reference else None
+        if expected is not None:
+            validate_digest(expected)
+        else:
+            validate_tag(reference)
+        what = f"manifest {repository}{'@' if expected else ':'}{reference}"
+        response = self._get_manifest(repository, reference, what, MANIFEST_ACCEPT)
+        algorithm = expected.split(":", 1)[0] if expected else "sha256"
+        digest = digest_of(response.content, algorithm)
+        if expected is not None and digest != expected:
+            raise DigestMismatchError(f"{what}: registry served content with digest {digest}")
+        served = response.headers.get("Docker-Content-Digest")
+        if served and served.split(":", 1)[0] == algorithm and served != digest:
+            raise DigestMismatchError(
+                f"{what}: Docker-Content-Digest {served} does not match the content ({digest})"
+            )
+        manifest = _json_object(response.content, what)
+        media_type = _media_type(response, manifest)
+        if media_type is None:
+            raise RegistryError(f"{what}: registry did not say what media type it is")
+        return ResolvedManifest(
+            Descriptor(media_type, digest, len(response.content)), response.content, manifest
+        )
+
+    def fetch_manifest(self, repository: str, descriptor: Descriptor) -> bytes:
+        """Manifest bytes for a known descriptor, checked against its digest and size."""
+        what = f"manifest {repository}@{descriptor.digest}"
+        accept = ", ".join(dict.fromkeys((descriptor.media_type, *MANIFEST_MEDIA_TYPES)))
+        response = self._get_manifest(repository, descriptor.digest, what, accept)
+        _verify(response.content, descriptor, what)
+        return response.content
+
+    def fetch_blob(
+        self, repository: str, descriptor: Descriptor, max_size: int = MAX_BLOB_SIZE
+    ) -> bytes:
+        what = f"blob {repository}@{descriptor.digest}"
+        if descriptor.size > max_size:
+            raise RegistryError(f"{what} is {descriptor.size} bytes; the limit is {max_size}")
+        try:
+            response = self._transport.request(
+                "GET",
+                f"/v2/{repository}/blobs/{descriptor.digest}",
+                scope=self.scope(repository),
+                what=what,
+                max_body=descriptor.size,
+            )
+        except BodyTooLargeError:
+            raise DigestMismatchError(
+                f"{what}: registry sent more than the descriptor's {descriptor.size} bytes"
+            ) from None
+        _verify(response.content, descriptor, what)
+        return response.content
+
+    def _get_manifest(
+        self, repository: str, reference: str, what: str, accept: str
+    ) -> HttpResponse:
+        try:
+            return self._transport.request(
+                "GET",
+                f"/v2/{repository}/manifests/{reference}",
+                scope=self.scope(repository),
+                what=what,
+                headers={"Accept": accept},
+                max_body=MAX_MANIFEST_SIZE,
+            )
+        except BodyTooLargeError as exc:
+            size = f"{exc.size} bytes" if exc.size is not None else "more than the limit"
+            raise ManifestTooLargeError(
+                f"{what} is {size}; manifests larger than {MAX_MANIFEST_SIZE} bytes are refused"
+            ) from None
+        except NotFoundError:
+            raise NotFoundError(
+                f"{what} not found at {self.registry} (no such repository, tag or digest)"
+            ) from None
+
+    # -- referrers ------------------------------------------------------------------
+
+    def list_referrers(self, repository: str, subject: Descriptor) -> ReferrerList:
+        """Every referrer of ``subject``; via the referrers API when the registry has it."""
+        validate_repository(repository)
+        if self._referrers_api is not False:
+            found = self._referrers_from_api(repository, subject)
+            if found is not None:
+                return found
+        index = self._read_tag_index(repository, subject)
+        return ReferrerList(subject, to_descriptors(list(index.entries)), "tag-schema", index)
+
+    def _referrers_from_api(self, repository: str, subject: Descriptor) -> ReferrerList | None:
+        what = f"referrers of {repository}@{subject.digest}"
+        url: str | None = f"/v2/{repository}/referrers/{subject.digest}"
+        entries: list[dict[str, Any]] = []
+        for _ in range(MAX_REFERRER_PAGES):
+            if url is None:
+                break
+            response = self._transport.request(
+                "GET",
+                url,
+                scope=self.scope(repository),
+                what=what,
+                expect=(200, 404, 405) if self._referrers_api is None else (200,),
+                headers={"Accept": OCI_INDEX},
+                max_body=MAX_MANIFEST_SIZE,
+            )
+            content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+            if response.status != 200 or content_type != OCI_INDEX:
+                if self._referrers_api is None:  # not a referrers API: remember, use tags
+                    self._referrers_api = False
+                    return None
+                raise RegistryError(f"{what}: unexpected answer ({content_type or 'no type'})")
+            self._referrers_api = True
+            entries.extend(parse_index_entries(response.content, what))
+            url = next_page(response.headers.get("Link"), response.url)
+        else:
+            raise RegistryError(f"{what}: more than {MAX_REFERRER_PAGES} pages of referrers")
+        return ReferrerList(subject, to_descriptors(entries), "api")
+
+    def _read_tag_index(self, repository: str, subject: Descriptor) -> TagIndex:
+        tag = referrers_tag(subject.digest)
+        what = f"referrers index {repository}:{tag}"
+        try:
+            response = self._transport.request(
+                "GET",
+                f"/v2/{repository}/manifests/{tag}",
+                scope=self.scope(repository),
+                what=what,
+                expect=(200, 404),
+                headers={"Accept": OCI_INDEX},
+                max_body=MAX_MANIFEST_SIZE,
+            )
+        except BodyTooLargeError:
+            raise ManifestTooLargeError(
+                f"{what} is larger than {MAX_MANIFEST_SIZE} bytes"
+            ) from None
+        if response.status == 404:
+            return TagIndex(None, ())
+        entries = parse_index_entries(response.content, what)
+        return TagIndex(digest_of(response.content), tuple(entries))
+
+    # -- writing ----------------------------------------------------------------------
+
+    def push_signature(
+        self,
+        repository: str,
+        subject: Descriptor,
+        envelope: bytes,
+        envelope_media_type: str,
+        annotations: Mapping[str, str],
+        *,
+        referrers: ReferrerList | None = None,
+    ) -> PushedSignature:
+        """Push a signature manifest exactly as notation does, and make it discoverable."""
+        validate_repository(repository)
+        envelope_descriptor = Descriptor(envelope_media_type, digest_of(envelope), len(envelope))
+        manifest = signature_manifest(subject, envelope_descriptor, annotations)
+        descriptor = Descriptor(
+            OCI_MANIFEST,
+            digest_of(manifest),
+            len(manifest),
+            annotations=dict(annotations) or None,
+            artifact_type=NOTARY_SIGNATURE_ARTIFACT,
+        )
+        self._uploads.ensure(repository, EMPTY_JSON_DIGEST, EMPTY_JSON)
+        self._uploads.upload(repository, envelope_descriptor.digest, envelope)
+        response = self._put_manifest(repository, descriptor.digest, manifest, OCI_MANIFEST)
+        if response.headers.get("OCI-Subject"):
+            self._referrers_api = True
+            return PushedSignature(descriptor, True)
+        if self._referrers_api:  # API seen answering, header just omitted (as oras-go does)
+            return PushedSignature(descriptor, True)
+        self._referrers_api = False
+        known = None
+        if referrers is not None and referrers.subject.digest == subject.digest:
+            known = referrers.tag_index
+        self._add_to_tag_index(repository, subject, descriptor, known)
+        return PushedSignature(descriptor, False)
+
+    def _add_to_tag_index(
+        self,
+        repository: str,
+        subject: Descriptor,
+        descriptor: Descriptor,
+        known: TagIndex | None,
+    ) -> None:
+        key = (repository, subject.digest)
+        with self._lock:
+            subject_lock = self._subject_locks.setdefault(key, threading.Lock())
+        with subject_lock:
+            current = known if known is not None else self._read_tag_index(repository, subject)
+            with self._lock:
+                written = self._written.get(key, ())
+            entries = merge_entries(current.entries, (*written, descriptor_json(descriptor)))
+            if len(entries) == len(current.entries):
+                return  # already listed: nothing to write
+            body = referrers_index(entries)
+            self._put_manifest(repository, referrers_tag(subject.digest), body, OCI_INDEX)
+            with self._lock:
+                self._written[key] = tuple(entries)
+                self._written.move_to_end(key)
+                while len(self._written) > _WRITTEN_INDEX_MEMORY:
+                    self._written.popitem(last=False)
+                if len(self._subject_locks) > _WRITTEN_INDEX_MEMORY:
+                    self._subject_locks.clear()
+            if self._cleanup and current.digest and current.digest != digest_of(body):
+                self._delete_manifest(repository, current.digest)
+
+    def _put_manifest(
+        self, repository: str, reference: str, body: bytes, media_type: str
+    ) -> HttpResponse:
+        what = f"manifest {repository}{'@' if ':' in reference else ':'}{reference}"
+        response = self._transport.request(
+            "PUT",
+            f"/v2/{repository}/manifests/{reference}",
+            scope=self.scope(repository),
+            what=what,
+            expect=(201,),
+            headers={"Content-Type": media_type},
+            data=body,
+        )
+        answered = response.headers.get("Docker-Content-Digest")
+        if answered and answered != digest_of(body):
+            raise DigestMismatchError(f"{what}: registry stored {answered}")
+        return response
+
+    def _delete_manifest(self, repository: str, digest: str) -> None:
+        """Best effort: the signature is already discoverable; a stale index only costs storage.
+
+        Failing here would make the event be retried and sign the image a second time.
+        """
+        try:
+            self._transport.request(
+                "DELETE",
+                f"/v2/{repository}/manifests/{digest}",
+                scope=self.scope(repository),
+                what=f"superseded referrers index {repository}@{digest}",
+                expect=(202, 200, 404, 405),
+            )
+        except (RegistryError, TransientRegistryError) as exc:
+            _log.warning("could not delete superseded referrers index: %s", exc)
+
+
+def _json_object(content: bytes, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(content)
+    except ValueError:
+        raise RegistryError(f"{what} is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise RegistryError(f"{what} is not a JSON object")
+    return value
+
+
+def _media_type(response: HttpResponse, manifest: Mapping[str, Any]) -> str | None:
+    """Content-Type as served; a generic JSON type defers to the manifest's own field."""
+    served = response.headers.get("Content-Type", "").split(";")[0].strip()
+    if served and served not in ("application/json", "application/octet-stream", "text/plain"):
+        return served
+    own = manifest.get("mediaType")
+    return own if isinstance(own, str) and own else (served or None)
+
+
+def _verify(content: bytes, descriptor: Descriptor, what: str) -> None:
+    if len(content) != descriptor.size:
+        raise DigestMismatchError(
+            f"{what}: got {len(content)} bytes, the descriptor says {descriptor.size}"
+        )
+    actual = digest_of(content, descriptor.digest.split(":", 1)[0])
+    if actual != descriptor.digest:
+        raise DigestMismatchError(f"{what}: content digest is {actual}")
