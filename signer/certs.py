@@ -153,7 +153,15 @@ def validate_chain(
     validate_leaf(chain[0])
     for i in range(1, len(chain)):
         _validate_ca(chain[i], below=i - 1)
-    for child, parent in itertools.pairwise(chain):
+    for i, (child, parent) in enumerate(itertools.pairwise(chain)):
+        # notation-core-go: a self-signed certificate may only end the chain (a
+        # repeated root or a self-signed leaf in front of a CA is not a chain).
+        if child.issuer == child.subject and _issued_by(child, child):
+            role = "leaf" if i == 0 else "intermediate"
+            raise CertificateError(
+                f"{role} certificate {subject_of(child)!r} is self-signed: only the last "
+                "certificate of the chain may be"
+            )
         if child.issuer != parent.subject or not _issued_by(child, parent):
             raise CertificateError(
                 f"certificate chain is invalid: {subject_of(child)!r} is not issued by "

@@ -163,12 +163,30 @@ def _time_value(value: object, name: str) -> datetime:
     # cbor2 turns tag 1 into a datetime; anything else (plain int, string) is invalid.
     if not isinstance(value, datetime):
         raise EnvelopeError(f"invalid {name}: expected a CBOR tag 1 epoch time")
+    if value.microsecond:
+        raise EnvelopeError(f"invalid {name}: fractional seconds are not allowed")
     return value.astimezone(UTC)
+
+
+def _loads(data: bytes) -> Any:
+    """cbor2.loads, with its decode errors (bad UTF-8, bad tag 1 content) as EnvelopeError."""
+    try:
+        return cbor2.loads(data)
+    except (ValueError, TypeError, OverflowError, OSError, RecursionError) as exc:
+        raise EnvelopeError(f"CBOR: cannot decode: {exc}") from None
+
+
+def _check_labels(header: Mapping[Any, Any], where: str) -> None:
+    # COSE labels are int or tstr (RFC 9052 section 3). Python's True == 1 and
+    # 1.0 == 1, so a bool or float label would otherwise pass for alg (1).
+    for label in header:
+        if isinstance(label, bool) or not isinstance(label, int | str):
+            raise EnvelopeError(f"{where} header label {label!r} is not an integer or a string")
 
 
 def _decode_sign1(data: bytes) -> tuple[bytes, dict[Any, Any], bytes, bytes]:
     check_cose_sign1_tagged(data)
-    outer = cbor2.loads(data)
+    outer = _loads(data)
     if not isinstance(outer, cbor2.CBORTag) or outer.tag != COSE_SIGN1_TAG:
         raise EnvelopeError("not a COSE_Sign1_Tagged object")
     msg = outer.value
@@ -179,6 +197,7 @@ def _decode_sign1(data: bytes) -> tuple[bytes, dict[Any, Any], bytes, bytes]:
         raise EnvelopeError("protected header must be a non-empty bstr")
     if not isinstance(unprotected, dict):
         raise EnvelopeError("unprotected header must be a map")
+    _check_labels(unprotected, "unprotected")
     if not isinstance(payload, bytes):
         raise EnvelopeError("payload must be embedded as a bstr (detached payloads are not used)")
     if not isinstance(signature, bytes) or not signature:
@@ -188,9 +207,10 @@ def _decode_sign1(data: bytes) -> tuple[bytes, dict[Any, Any], bytes, bytes]:
 
 def _decode_protected(protected_bytes: bytes) -> dict[Any, Any]:
     check_well_formed(protected_bytes, allowed_tags=frozenset({EPOCH_TAG}))
-    protected = cbor2.loads(protected_bytes)
+    protected = _loads(protected_bytes)
     if not isinstance(protected, dict):
         raise EnvelopeError("protected header must be a map")
+    _check_labels(protected, "protected")
     if X5CHAIN in protected:
         raise EnvelopeError("x5chain must be in the unprotected header")
     return protected

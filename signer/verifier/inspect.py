@@ -1,0 +1,232 @@
+"""What is in a signature blob, for a CLI ``inspect`` command.
+
+Shows an envelope even when the strict parser rejects it: the summary then
+carries the parse error and whatever a lenient decode could still read, which
+is what a user debugging a rejected signature needs to see.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+import cbor2
+from cryptography import x509
+
+from signer.algorithms import BY_COSE_ID
+from signer.certs import thumbprint
+from signer.errors import EnvelopeError, InvalidReferenceError
+from signer.mediatypes import (
+    COSE_MEDIA_TYPE,
+    HEADER_AUTHENTIC_SIGNING_TIME,
+    HEADER_EXPIRY,
+    HEADER_SIGNING_AGENT,
+    HEADER_SIGNING_SCHEME,
+    HEADER_SIGNING_TIME,
+    JWS_MEDIA_TYPE,
+)
+from signer.models import Descriptor
+from signer.payload import parse_payload
+from signer.verifier.envelopes import Envelope, parse
+
+
+@dataclass(frozen=True)
+class CertificateSummary:
+    subject: str
+    issuer: str
+    sha256: str
+    not_before: datetime
+    not_after: datetime
+
+    @classmethod
+    def of(cls, cert: x509.Certificate) -> CertificateSummary:
+        return cls(
+            subject=cert.subject.rfc4514_string(),
+            issuer=cert.issuer.rfc4514_string(),
+            sha256=thumbprint(cert),
+            not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc,
+        )
+
+
+@dataclass(frozen=True)
+class SignatureSummary:
+    media_type: str
+    digest: str
+    algorithm: str | None = None
+    signing_scheme: str | None = None
+    signing_time: datetime | None = None
+    expiry: datetime | None = None
+    signing_agent: str | None = None
+    certificates: tuple[CertificateSummary, ...] = ()
+    signed_artifact: Descriptor | None = None
+    user_metadata: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    error: str | None = None  # why the strict parser rejects the envelope
+
+    def to_json(self) -> dict[str, Any]:
+        def when(t: datetime | None) -> str | None:
+            return None if t is None else t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        return {
+            "mediaType": self.media_type,
+            "digest": self.digest,
+            "signatureAlgorithm": self.algorithm,
+            "signingScheme": self.signing_scheme,
+            "signingTime": when(self.signing_time),
+            "expiry": when(self.expiry),
+            "signingAgent": self.signing_agent,
+            "certificates": [
+                {
+                    "subject": c.subject,
+                    "issuer": c.issuer,
+                    "sha256Fingerprint": c.sha256,
+                    "notBefore": when(c.not_before),
+                    "notAfter": when(c.not_after),
+                }
+                for c in self.certificates
+            ],
+            "signedArtifact": (
+                None if self.signed_artifact is None else self.signed_artifact.plain().to_json()
+            ),
+            "userMetadata": dict(self.user_metadata),
+            "error": self.error,
+        }
+
+
+def _certs(raw: object) -> tuple[CertificateSummary, ...]:
+    items = raw if isinstance(raw, list) else [raw]
+    out = []
+    for item in items:
+        if isinstance(item, bytes):
+            try:
+                out.append(CertificateSummary.of(x509.load_der_x509_certificate(item)))
+            except ValueError:
+                continue
+    return tuple(out)
+
+
+def _target(payload: object) -> Descriptor | None:
+    if not isinstance(payload, bytes):
+        return None
+    try:
+        return parse_payload(payload)
+    except (EnvelopeError, InvalidReferenceError):
+        return None
+
+
+def _lenient_time(value: object) -> datetime | None:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value).astimezone(UTC)
+        except ValueError:
+            return None
+    return None
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _lenient_cose(blob: bytes) -> dict[str, Any]:
+    outer = cbor2.loads(blob)
+    msg = outer.value if isinstance(outer, cbor2.CBORTag) else outer
+    if not isinstance(msg, list) or len(msg) != 4:
+        return {}
+    protected = cbor2.loads(msg[0]) if isinstance(msg[0], bytes) and msg[0] else {}
+    unprotected = msg[1] if isinstance(msg[1], dict) else {}
+    if not isinstance(protected, dict):
+        protected = {}
+    alg_id = protected.get(1)
+    alg = BY_COSE_ID.get(alg_id) if isinstance(alg_id, int) else None
+    return {
+        "algorithm": alg.name if alg else None,
+        "signing_scheme": _str(protected.get(HEADER_SIGNING_SCHEME)),
+        "signing_time": _lenient_time(
+            protected.get(HEADER_SIGNING_TIME, protected.get(HEADER_AUTHENTIC_SIGNING_TIME))
+        ),
+        "expiry": _lenient_time(protected.get(HEADER_EXPIRY)),
+        "signing_agent": _str(unprotected.get(HEADER_SIGNING_AGENT)),
+        "certificates": _certs(unprotected.get(33, protected.get(33))),
+        "signed_artifact": _target(msg[2]),
+    }
+
+
+def _b64(value: object, urlsafe: bool) -> bytes:
+    if not isinstance(value, str):
+        return b""
+    padded = value + "=" * (-len(value) % 4)
+    return base64.urlsafe_b64decode(padded) if urlsafe else base64.b64decode(padded)
+
+
+def _lenient_jws(blob: bytes) -> dict[str, Any]:
+    doc = json.loads(blob)
+    if not isinstance(doc, dict):
+        return {}
+    protected = json.loads(_b64(doc.get("protected"), True) or b"{}")
+    raw_header = doc.get("header")
+    header: dict[str, Any] = raw_header if isinstance(raw_header, dict) else {}
+    if not isinstance(protected, dict):
+        protected = {}
+    raw_x5c = header.get("x5c")
+    x5c: list[Any] = raw_x5c if isinstance(raw_x5c, list) else []
+    return {
+        "algorithm": _str(protected.get("alg")),
+        "signing_scheme": _str(protected.get(HEADER_SIGNING_SCHEME)),
+        "signing_time": _lenient_time(
+            protected.get(HEADER_SIGNING_TIME, protected.get(HEADER_AUTHENTIC_SIGNING_TIME))
+        ),
+        "expiry": _lenient_time(protected.get(HEADER_EXPIRY)),
+        "signing_agent": _str(header.get(HEADER_SIGNING_AGENT)),
+        "certificates": _certs([_b64(c, False) for c in x5c]),
+        "signed_artifact": _target(_b64(doc.get("payload"), True)),
+    }
+
+
+def _from_envelope(env: Envelope, digest: str) -> SignatureSummary:
+    target = _target(env.payload)
+    return SignatureSummary(
+        media_type=env.media_type,
+        digest=digest,
+        algorithm=env.algorithm.name,
+        signing_scheme=env.signing_scheme,
+        signing_time=env.signing_time,
+        expiry=env.expiry,
+        signing_agent=env.signing_agent,
+        certificates=tuple(CertificateSummary.of(c) for c in env.chain),
+        signed_artifact=target,
+        user_metadata=MappingProxyType(dict(target.annotations or {})) if target else {},
+        error=None if target else "the payload is not a valid Notary payload",
+    )
+
+
+def inspect_signature(blob: bytes, media_type: str) -> SignatureSummary:
+    """Summarise a signature blob; never raises for a malformed one (see ``error``)."""
+    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+    try:
+        return _from_envelope(parse(media_type, blob), digest)
+    except EnvelopeError as exc:
+        error = str(exc)
+    lenient = {COSE_MEDIA_TYPE: _lenient_cose, JWS_MEDIA_TYPE: _lenient_jws}.get(media_type)
+    fields: dict[str, Any] = {}
+    if lenient is not None:
+        try:
+            fields = lenient(blob)
+        except Exception:  # best effort: the strict error is already recorded
+            fields = {}
+    target = fields.get("signed_artifact")
+    if isinstance(target, Descriptor) and target.annotations:
+        fields["user_metadata"] = MappingProxyType(dict(target.annotations))
+    return SignatureSummary(media_type=media_type, digest=digest, error=error, **fields)

@@ -1,0 +1,96 @@
+"""notation's X.509 trust store: ``<dir>/x509/<type>/<name>/<files>``.
+
+Read the way notation-go verifier/truststore does it, so the same directory works
+for both tools: every regular file in the named store must hold at least one PEM
+or DER certificate; a sub-directory or symlink in the store is an error rather
+than something silently ignored (a misconfigured store should be loud); every
+certificate must be a CA or a self-signed certificate.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+
+from signer.errors import ConfigurationError
+from signer.verifier.trustpolicy import StoreType
+
+_NAME_RE = re.compile(r"^[a-zA-Z0-9_.-]+$")
+
+
+def _read_certificates(path: Path) -> list[x509.Certificate]:
+    data = path.read_bytes()
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_certificates(data)
+        return [x509.load_der_x509_certificate(data)]
+    except ValueError:
+        raise ConfigurationError(
+            f"could not parse a certificate from {str(path)!r}: every file in a trust store "
+            "must hold PEM or DER certificates"
+        ) from None
+
+
+def _is_ca_or_self_signed(cert: x509.Certificate) -> bool:
+    try:
+        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+        if bc.value.ca:
+            return True
+    except (x509.ExtensionNotFound, ValueError):
+        pass
+    try:
+        cert.verify_directly_issued_by(cert)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+class TrustStore:
+    """Named certificate collections under one directory; loaded on demand, then cached."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self._cache: dict[tuple[StoreType, str], tuple[x509.Certificate, ...]] = {}
+
+    def certificates(self, store_type: StoreType, name: str) -> tuple[x509.Certificate, ...]:
+        """All certificates of one named store; ConfigurationError if it is absent or bad."""
+        key = (store_type, name)
+        if key not in self._cache:
+            self._cache[key] = self._load(store_type, name)
+        return self._cache[key]
+
+    def _load(self, store_type: StoreType, name: str) -> tuple[x509.Certificate, ...]:
+        if not _NAME_RE.match(name):
+            raise ConfigurationError(f"trust store name {name!r} must match [a-zA-Z0-9_.-]+")
+        path = self.root / "x509" / str(store_type) / name
+        label = f"{store_type}:{name}"
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            raise ConfigurationError(
+                f"trust store {label} ({path}) is not a regular directory (symlinks are "
+                "not supported)"
+            )
+        if not path.is_dir():
+            raise ConfigurationError(f"trust store {label} does not exist: {path} is missing")
+        certificates: list[x509.Certificate] = []
+        for entry in sorted(path.iterdir()):
+            if entry.is_symlink() or not entry.is_file():
+                raise ConfigurationError(
+                    f"{entry} in trust store {label} is not a regular file (directories and "
+                    "symlinks are not supported)"
+                )
+            certs = _read_certificates(entry)
+            if not certs:
+                raise ConfigurationError(f"{entry} in trust store {label} holds no certificate")
+            for cert in certs:
+                if not _is_ca_or_self_signed(cert):
+                    raise ConfigurationError(
+                        f"certificate {cert.subject.rfc4514_string()!r} in {entry} is neither a "
+                        "CA certificate nor a self-signed signing certificate"
+                    )
+            certificates.extend(certs)
+        if not certificates:
+            raise ConfigurationError(f"trust store {label} ({path}) has no certificates")
+        return tuple(certificates)
