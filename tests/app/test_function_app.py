@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from scripts.sample_events import push_event
 from shared import runtime
 from signer.errors import TransientError
-from tests.plugins.app import SignerApp, push_event
+from tests.plugins.app import SignerApp
 from tests.servers.images import OCI_INDEX, OCI_MANIFEST
 
 MakeApp = Callable[..., SignerApp]
@@ -26,7 +27,10 @@ def test_push_event_produces_one_verifiable_signature(
 ) -> None:
     app = make_app()
     image = app.pusher.push_image(repository_name, "v1")
-    app.deliver(push_event(app.registry_host, repository_name, image.digest, size=image.size))
+    event = push_event(
+        app.registry_host, repository_name, image.digest, size=image.size, event_id="evt-1"
+    )
+    app.deliver(event)
 
     sigs = app.signatures(repository_name, image.digest, image.size, OCI_MANIFEST)
     assert len(sigs) == 1
@@ -250,7 +254,7 @@ def test_concurrent_duplicate_deliveries_make_exactly_one_signature(
         try:
             for _ in range(2):
                 app.handlers.on_event(event["id"], event["eventType"], event["data"])
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=deliver, args=(a,)) for a in apps]

@@ -35,7 +35,6 @@ from tests.plugins.azurite import StorageNames
 from tests.servers.docker_registry import DockerRegistry
 from tests.servers.images import ImagePusher
 
-TOPIC = "/subscriptions/x/resourceGroups/y/providers/Microsoft.ContainerRegistry/registries/z"
 ON_IMAGE_PUSHED = function_app.on_image_pushed.build().get_user_function()
 SIGN = function_app.sign.build().get_user_function()
 STATUS = function_app.status.build().get_user_function()
@@ -103,57 +102,6 @@ class _Context:
     invocation_id = "test-invocation"
     function_name = "sign"
     function_directory = "."
-
-
-def push_event(
-    registry_host: str,
-    repository: str,
-    digest: str,
-    *,
-    tag: str | None = "v1",
-    media_type: str = "application/vnd.oci.image.manifest.v1+json",
-    size: int = 0,
-    event_id: str = "evt-1",
-    event_type: str = "Microsoft.ContainerRegistry.ImagePushed",
-    cloudevents: bool = False,
-) -> dict[str, Any]:
-    target: dict[str, Any] = {
-        "mediaType": media_type,
-        "size": size,
-        "digest": digest,
-        "length": size,
-        "repository": repository,
-    }
-    if tag is not None:
-        target["tag"] = tag
-    data = {
-        "id": event_id,
-        "timestamp": "2026-11-22T21:39:47.276585742Z",
-        "action": "push",
-        "target": target,
-        "request": {"id": "req", "host": registry_host, "method": "PUT", "useragent": "test"},
-    }
-    if cloudevents:
-        return {
-            "specversion": "1.0",
-            "type": event_type,
-            "source": TOPIC,
-            "subject": f"{repository}:{tag}",
-            "id": event_id,
-            "time": "2026-11-22T21:39:47.6549614Z",
-            "datacontenttype": "application/json",
-            "data": data,
-        }
-    return {
-        "id": event_id,
-        "topic": TOPIC,
-        "subject": f"{repository}:{tag}",
-        "eventType": event_type,
-        "eventTime": "2026-11-22T21:39:47.6549614Z",
-        "data": data,
-        "dataVersion": "1.0",
-        "metadataVersion": "1",
-    }
 
 
 def app_environment(

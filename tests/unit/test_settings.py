@@ -6,8 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from shared.settings import Settings, parse_duration
+from shared.settings import Settings
 from signer.errors import ConfigurationError
+from signer.options import parse_duration
 
 BASE = {
     "SIGNER_REGISTRY": "localhost:5000",

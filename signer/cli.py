@@ -1,0 +1,341 @@
+"""``python -m signer``: sign, verify and inspect, with notation-like flags.
+
+Credentials come from flags or the environment (SIGNER_REGISTRY_USERNAME /
+SIGNER_REGISTRY_PASSWORD), never from a prompt. Every error is one line on
+stderr and a non-zero exit: 1 for a failed signature or verification, 2 for bad
+usage or configuration, 3 for a transient failure worth retrying.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, TextIO
+
+from azure.core.credentials import TokenCredential
+
+from signer.connect import AuthMode, RegistryOptions, SignerOptions, open_registry, open_signer
+from signer.credentials import build_credential
+from signer.errors import (
+    ConfigurationError,
+    InvalidReferenceError,
+    SignerError,
+    TransientError,
+)
+from signer.models import Signed, SignRequest
+from signer.options import parse_duration
+from signer.reference import Reference
+from signer.registry import RegistryClient
+from signer.service import SigningService
+from signer.signatures import fetch_signatures, verify_reference
+from signer.verifier import TrustPolicyDocument, Verifier, inspect_signature
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TRANSIENT = 0, 1, 2, 3
+
+
+def _metadata_pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not key=value")
+    return key, value
+
+
+def _registry_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("registry")
+    group.add_argument(
+        "--insecure-registry", action="store_true", help="use plain http (local registries only)"
+    )
+    group.add_argument(
+        "--registry-auth",
+        choices=("entra", "basic", "anonymous"),
+        help="default: entra for *.azurecr.io, basic when a username is given, else anonymous",
+    )
+    group.add_argument("--username", help="or SIGNER_REGISTRY_USERNAME")
+    group.add_argument("--password", help="or SIGNER_REGISTRY_PASSWORD (prefer the variable)")
+    group.add_argument("--timeout", type=float, default=10.0, help="seconds per request (10)")
+    group.add_argument(
+        "--managed-identity-client-id", help="user-assigned identity for Key Vault and ACR"
+    )
+    parser.add_argument("--output", "-o", choices=("text", "json"), default="text")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m signer",
+        description="Notary Project COSE signatures for OCI artifacts, pushed as referrers.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    sign = commands.add_parser("sign", help="sign artifacts and push the signatures")
+    sign.add_argument(
+        "references", nargs="*", metavar="REFERENCE", help="registry/repo:tag|@digest"
+    )
+    sign.add_argument("--references-file", help="file with one reference per line ('-' = stdin)")
+    keys = sign.add_argument_group("signing key (a local key and chain, or a Key Vault key)")
+    keys.add_argument("--key", type=Path, help="PEM private key (local development)")
+    keys.add_argument("--cert", type=Path, help="PEM certificate chain, leaf first")
+    keys.add_argument("--key-id", help="Key Vault key id https://<vault>/keys/<name>[/<version>]")
+    source = keys.add_mutually_exclusive_group()
+    source.add_argument(
+        "--self-signed", action="store_true", help="chain = the vault certificate alone (default)"
+    )
+    source.add_argument("--ca-certs", type=Path, help="PEM bundle of intermediates and root")
+    source.add_argument(
+        "--chain-from-secret", action="store_true", help="chain from the certificate's secret"
+    )
+    sign.add_argument("--expiry", help="signature lifetime, e.g. 8760h or 90d")
+    sign.add_argument(
+        "--user-metadata", "-m", action="append", type=_metadata_pair, default=[], metavar="K=V"
+    )
+    sign.add_argument("--force", action="store_true", help="sign even if already signed")
+    _registry_flags(sign)
+
+    verify = commands.add_parser("verify", help="verify an artifact's signatures")
+    verify.add_argument("reference", metavar="REFERENCE")
+    verify.add_argument(
+        "--trust-policy", type=Path, required=True, help="notation trustpolicy.json"
+    )
+    verify.add_argument("--trust-store", type=Path, required=True, help="dir with x509/ca/<name>/")
+    verify.add_argument(
+        "--user-metadata", "-m", action="append", type=_metadata_pair, default=[], metavar="K=V"
+    )
+    _registry_flags(verify)
+
+    inspect = commands.add_parser("inspect", help="list an artifact's signatures")
+    inspect.add_argument("reference", metavar="REFERENCE")
+    _registry_flags(inspect)
+    return parser
+
+
+@dataclass
+class _Context:
+    args: argparse.Namespace
+    out: TextIO
+    err: TextIO
+
+    @property
+    def json(self) -> bool:
+        return bool(self.args.output == "json")
+
+    def credential(self) -> Callable[[], TokenCredential]:
+        client_id = self.args.managed_identity_client_id
+        return cache(lambda: build_credential(client_id))
+
+    def registry(self, ref: Reference) -> RegistryClient:
+        username = self.args.username or os.environ.get("SIGNER_REGISTRY_USERNAME")
+        password = self.args.password or os.environ.get("SIGNER_REGISTRY_PASSWORD")
+        auth: AuthMode = self.args.registry_auth or (
+            "entra"
+            if ref.registry.endswith(".azurecr.io")
+            else ("basic" if username else "anonymous")
+        )
+        options = RegistryOptions(
+            ref.registry,
+            auth=auth,
+            username=username,
+            password=password,
+            insecure=self.args.insecure_registry,
+            timeout=self.args.timeout,
+        )
+        return open_registry(options, self.credential())
+
+    def emit(self, data: Any, text: str) -> None:
+        print(json.dumps(data, indent=2) if self.json else text, file=self.out)
+
+
+def _references(args: argparse.Namespace) -> list[Reference]:
+    texts = list(args.references)
+    if args.references_file:
+        stream = (
+            sys.stdin
+            if args.references_file == "-"
+            else open(args.references_file, encoding="utf-8")  # noqa: SIM115
+        )
+        with stream:
+            texts += [line.strip() for line in stream if line.strip() and not line.startswith("#")]
+    if not texts:
+        raise ConfigurationError("give at least one REFERENCE (or --references-file)")
+    refs = [Reference.parse(t) for t in texts]
+    if len({r.registry for r in refs}) > 1:
+        raise ConfigurationError("all references of one run must be in the same registry")
+    return refs
+
+
+def _sign(ctx: _Context) -> int:
+    args = ctx.args
+    refs = _references(args)
+    if args.key_id and (args.key or args.cert):
+        raise ConfigurationError("give either --key-id or --key/--cert, not both")
+    if not args.key_id and not (args.key and args.cert):
+        raise ConfigurationError("give --key and --cert (local key) or --key-id (Key Vault)")
+    chain_source = (
+        "ca-bundle" if args.ca_certs else ("secret" if args.chain_from_secret else "certificate")
+    )
+    signer = open_signer(
+        SignerOptions(
+            local_key=args.key,
+            local_chain=args.cert,
+            key_id=args.key_id,
+            chain_source=chain_source,
+            ca_bundle=args.ca_certs,
+        ),
+        ctx.credential(),
+    )
+    expiry = parse_duration(args.expiry, "--expiry") if args.expiry else None
+    metadata = dict(args.user_metadata)
+    results: list[dict[str, Any]] = []
+    failures = transient = 0
+    with ctx.registry(refs[0]) as client:
+        service = SigningService(registry=client, signer=signer)
+        for n, ref in enumerate(refs, 1):
+            request = SignRequest(
+                registry=ref.registry,
+                repository=ref.repository,
+                reference=ref.target,
+                tag=ref.tag,
+                expiry=expiry,
+                user_metadata=metadata,
+                force=args.force,
+            )
+            try:
+                outcome = service.sign(request)
+            except SignerError as exc:
+                failures += 1
+                transient += isinstance(exc, TransientError)
+                result: dict[str, Any] = {
+                    "reference": str(ref),
+                    "status": "failed",
+                    "reason": str(exc),
+                }
+                line = f"failed   {ref}: {exc}"
+            else:
+                if isinstance(outcome, Signed):
+                    result = {
+                        "reference": str(ref),
+                        "status": "signed",
+                        "digest": outcome.subject.digest,
+                        "signatureDigest": outcome.signature.digest,
+                        "referrersApi": outcome.referrers_api,
+                    }
+                    line = (
+                        f"signed   {ref.registry}/{ref.repository}@{outcome.subject.digest} "
+                        f"-> signature {outcome.signature.digest}"
+                    )
+                else:
+                    result = {
+                        "reference": str(ref),
+                        "status": "skipped",
+                        "reason": outcome.reason,
+                        "detail": outcome.detail,
+                    }
+                    line = f"skipped  {ref}: {outcome.detail}"
+            results.append(result)
+            if len(refs) > 1:
+                print(f"[{n}/{len(refs)}] {line}", file=ctx.err, flush=True)
+            elif not ctx.json:
+                print(line, file=ctx.out)
+    if ctx.json:
+        ctx.emit(results if len(refs) > 1 else results[0], "")
+    elif len(refs) > 1:
+        signed = sum(r["status"] == "signed" for r in results)
+        skipped = sum(r["status"] == "skipped" for r in results)
+        print(f"{signed} signed, {skipped} skipped, {failures} failed", file=ctx.out)
+    if transient and transient == failures:
+        return EXIT_TRANSIENT
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+def _verify(ctx: _Context) -> int:
+    args = ctx.args
+    ref = Reference.parse(args.reference)
+    verifier = Verifier(TrustPolicyDocument.load(args.trust_policy), args.trust_store)
+    with ctx.registry(ref) as client:
+        subject, result = verify_reference(client, ref, verifier, dict(args.user_metadata))
+    shown = f"{ref.registry}/{ref.repository}@{subject.digest}"
+    data = {
+        "reference": shown,
+        "verified": result.verified,
+        "policy": result.policy,
+        "level": result.level,
+        "signatures": [
+            {
+                "digest": digest,
+                "verified": outcome.verified,
+                "error": outcome.error,
+                "warnings": list(outcome.warnings),
+            }
+            for digest, outcome in zip(result.manifest_digests, result.outcomes, strict=True)
+        ],
+    }
+    if result.verified:
+        ctx.emit(data, f"Successfully verified signature for {shown}")
+        return EXIT_OK
+    if ctx.json:
+        ctx.emit(data, "")
+    reasons = "; ".join(o.error for o in result.outcomes if o.error)
+    print(f"Error: {result.error}" + (f" ({reasons})" if reasons else ""), file=ctx.err)
+    return EXIT_FAILED
+
+
+def _inspect(ctx: _Context) -> int:
+    ref = Reference.parse(ctx.args.reference)
+    with ctx.registry(ref) as client:
+        subject = client.resolve(ref.repository, ref.target).descriptor
+        signatures = fetch_signatures(client, ref.repository, subject)
+    summaries = [
+        (s.manifest.digest, inspect_signature(s.envelope, s.media_type)) for s in signatures
+    ]
+    lines = [f"{ref.registry}/{ref.repository}@{subject.digest}"]
+    if not summaries:
+        lines.append("└── no signatures")
+    for digest, summary in summaries:
+        lines.append(f"└── {digest}  ({summary.media_type})")
+        if summary.error:
+            lines.append(f"    invalid envelope: {summary.error}")
+        lines.append(f"    signature algorithm: {summary.algorithm}")
+        lines.append(f"    signing time: {summary.signing_time}")
+        if summary.expiry:
+            lines.append(f"    expiry: {summary.expiry}")
+        lines.append(f"    signing agent: {summary.signing_agent}")
+        for key, value in summary.user_metadata.items():
+            lines.append(f"    user metadata: {key}={value}")
+        for cert in summary.certificates:
+            lines.append(f"    certificate: {cert.subject}")
+            lines.append(f"        sha256 thumbprint: {cert.sha256}")
+    data = {
+        "subject": subject.to_json(),
+        "signatures": [{"manifestDigest": d, **s.to_json()} for d, s in summaries],
+    }
+    ctx.emit(data, "\n".join(lines))
+    return EXIT_OK
+
+
+def main(
+    argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    ctx = _Context(args, out, err)
+    command = {"sign": _sign, "verify": _verify, "inspect": _inspect}[args.command]
+    try:
+        return command(ctx)
+    except (ConfigurationError, InvalidReferenceError) as exc:
+        print(f"Error: {exc}", file=err)
+        return EXIT_USAGE
+    except TransientError as exc:
+        print(f"Error: {exc} (transient: try again)", file=err)
+        return EXIT_TRANSIENT
+    except SignerError as exc:
+        print(f"Error: {exc}", file=err)
+        return EXIT_FAILED
+    except OSError as exc:
+        print(f"Error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=err)
+        return EXIT_USAGE
