@@ -35,7 +35,7 @@ typecheck: $(VENV)/.installed
 pytest: setup
 	$(VENV)/bin/pytest -q
 
-test: setup lint typecheck pytest
+test: setup lint typecheck pytest checkov
 
 demo: setup
 	$(PY) -m scripts.demo
