@@ -34,6 +34,7 @@ from signer.reference import Reference
 from signer.registry import RegistryClient
 from signer.service import SigningService
 from signer.signatures import fetch_signatures, verify_reference
+from signer.signers.base import Signer
 from signer.verifier import TrustPolicyDocument, Verifier, inspect_signature
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TRANSIENT = 0, 1, 2, 3
@@ -167,9 +168,8 @@ def _references(args: argparse.Namespace) -> list[Reference]:
     return refs
 
 
-def _sign(ctx: _Context) -> int:
+def _open_signer(ctx: _Context) -> Signer:
     args = ctx.args
-    refs = _references(args)
     if args.key_id and (args.key or args.cert):
         raise ConfigurationError("give either --key-id or --key/--cert, not both")
     if not args.key_id and not (args.key and args.cert):
@@ -177,7 +177,7 @@ def _sign(ctx: _Context) -> int:
     chain_source = (
         "ca-bundle" if args.ca_certs else ("secret" if args.chain_from_secret else "certificate")
     )
-    signer = open_signer(
+    return open_signer(
         SignerOptions(
             local_key=args.key,
             local_chain=args.cert,
@@ -187,10 +187,54 @@ def _sign(ctx: _Context) -> int:
         ),
         ctx.credential(),
     )
+
+
+def _sign_one(service: SigningService, ref: Reference, request: SignRequest) -> _Line:
+    """One reference's result (JSON form and one text line); errors become results."""
+    try:
+        outcome = service.sign(request)
+    except SignerError as exc:
+        result: dict[str, Any] = {"reference": str(ref), "status": "failed", "reason": str(exc)}
+        return _Line(result, f"failed   {ref}: {exc}", isinstance(exc, TransientError))
+    if isinstance(outcome, Signed):
+        result = {
+            "reference": str(ref),
+            "status": "signed",
+            "digest": outcome.subject.digest,
+            "signatureDigest": outcome.signature.digest,
+            "referrersApi": outcome.referrers_api,
+        }
+        text = (
+            f"signed   {ref.registry}/{ref.repository}@{outcome.subject.digest} "
+            f"-> signature {outcome.signature.digest}"
+        )
+        return _Line(result, text)
+    result = {
+        "reference": str(ref),
+        "status": "skipped",
+        "reason": outcome.reason,
+        "detail": outcome.detail,
+    }
+    return _Line(result, f"skipped  {ref}: {outcome.detail}")
+
+
+@dataclass(frozen=True)
+class _Line:
+    result: dict[str, Any]
+    text: str
+    transient: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.result["status"] == "failed")
+
+
+def _sign(ctx: _Context) -> int:
+    args = ctx.args
+    refs = _references(args)
+    signer = _open_signer(ctx)
     expiry = parse_duration(args.expiry, "--expiry") if args.expiry else None
-    metadata = dict(args.user_metadata)
-    results: list[dict[str, Any]] = []
-    failures = transient = 0
+    lines: list[_Line] = []
     with ctx.registry(refs[0]) as client:
         service = SigningService(registry=client, signer=signer)
         for n, ref in enumerate(refs, 1):
@@ -200,55 +244,29 @@ def _sign(ctx: _Context) -> int:
                 reference=ref.target,
                 tag=ref.tag,
                 expiry=expiry,
-                user_metadata=metadata,
+                user_metadata=dict(args.user_metadata),
                 force=args.force,
             )
-            try:
-                outcome = service.sign(request)
-            except SignerError as exc:
-                failures += 1
-                transient += isinstance(exc, TransientError)
-                result: dict[str, Any] = {
-                    "reference": str(ref),
-                    "status": "failed",
-                    "reason": str(exc),
-                }
-                line = f"failed   {ref}: {exc}"
-            else:
-                if isinstance(outcome, Signed):
-                    result = {
-                        "reference": str(ref),
-                        "status": "signed",
-                        "digest": outcome.subject.digest,
-                        "signatureDigest": outcome.signature.digest,
-                        "referrersApi": outcome.referrers_api,
-                    }
-                    line = (
-                        f"signed   {ref.registry}/{ref.repository}@{outcome.subject.digest} "
-                        f"-> signature {outcome.signature.digest}"
-                    )
-                else:
-                    result = {
-                        "reference": str(ref),
-                        "status": "skipped",
-                        "reason": outcome.reason,
-                        "detail": outcome.detail,
-                    }
-                    line = f"skipped  {ref}: {outcome.detail}"
-            results.append(result)
+            line = _sign_one(service, ref, request)
+            lines.append(line)
             if len(refs) > 1:
-                print(f"[{n}/{len(refs)}] {line}", file=ctx.err, flush=True)
+                print(f"[{n}/{len(refs)}] {line.text}", file=ctx.err, flush=True)
+            elif line.failed:
+                hint = " (transient: try again)" if line.transient else ""
+                print(f"Error: {line.result['reason']}{hint}", file=ctx.err)
             elif not ctx.json:
-                print(line, file=ctx.out)
+                print(line.text, file=ctx.out)
+    results = [line.result for line in lines]
+    failed = [line for line in lines if line.failed]
     if ctx.json:
         ctx.emit(results if len(refs) > 1 else results[0], "")
     elif len(refs) > 1:
         signed = sum(r["status"] == "signed" for r in results)
         skipped = sum(r["status"] == "skipped" for r in results)
-        print(f"{signed} signed, {skipped} skipped, {failures} failed", file=ctx.out)
-    if transient and transient == failures:
+        print(f"{signed} signed, {skipped} skipped, {len(failed)} failed", file=ctx.out)
+    if failed and all(line.transient for line in failed):
         return EXIT_TRANSIENT
-    return EXIT_FAILED if failures else EXIT_OK
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _verify(ctx: _Context) -> int:

@@ -1,0 +1,328 @@
+"""``python -m signer`` end to end, on both referrer paths.
+
+docker-registry (distribution 2.8, no referrers API: the tag schema) and the
+in-memory OCI 1.1 registry (referrers API): sign, list, verify, idempotent
+re-sign, forced re-sign, two signatures kept, expiry and user metadata.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from signer.cli import main
+from tests.servers.docker_registry import DockerRegistry
+from tests.servers.images import ImagePusher
+from tests.servers.oci_registry import OciRegistry
+
+CERTS = Path(__file__).resolve().parents[1] / "fixtures" / "notary-vectors" / "certs"
+
+
+def run(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def trust(tmp_path: Path) -> tuple[Path, Path]:
+    """A trust policy for every registry and a store holding the RSA root."""
+    store = tmp_path / "truststore"
+    (store / "x509" / "ca" / "vectors").mkdir(parents=True)
+    shutil.copy(
+        CERTS / "rsa2048-chain" / "root.pem", store / "x509" / "ca" / "vectors" / "root.pem"
+    )
+    policy = tmp_path / "trustpolicy.json"
+    policy.write_text(
+        json.dumps(
+            {
+                "version": "1.0",
+                "trustPolicies": [
+                    {
+                        "name": "all",
+                        "registryScopes": ["*"],
+                        "signatureVerification": {"level": "strict"},
+                        "trustStores": ["ca:vectors"],
+                        "trustedIdentities": [
+                            "x509.subject: C=US, ST=WA, L=Seattle, O=Notary Vectors, "
+                            "CN=Notary Vectors RSA-2048 Leaf"
+                        ],
+                    }
+                ],
+            }
+        )
+    )
+    return policy, store
+
+
+KEY = (
+    "--key",
+    str(CERTS / "rsa2048-chain" / "key.pem"),
+    "--cert",
+    str(CERTS / "rsa2048-chain" / "chain.pem"),
+)
+
+
+@pytest.fixture(params=["tag-schema", "referrers-api"])
+def target(
+    request: pytest.FixtureRequest, docker_registry: DockerRegistry, repository_name: str
+) -> Any:
+    if request.param == "tag-schema":
+        host, url = docker_registry.host, docker_registry.url
+        yield host, ImagePusher(url), repository_name, request.param
+        return
+    with OciRegistry() as registry:
+        yield registry.host, ImagePusher(registry.url), repository_name, request.param
+
+
+def test_sign_verify_inspect_resign(target: Any, trust: tuple[Path, Path]) -> None:
+    host, pusher, repo, path = target
+    image = pusher.push_image(repo, "v1")
+    ref = f"{host}/{repo}:v1"
+    policy, store = trust
+
+    code, out, err = run("sign", ref, *KEY, "--insecure-registry", "-o", "json")
+    assert code == 0, err
+    signed = json.loads(out)
+    assert signed["status"] == "signed"
+    assert signed["digest"] == image.digest
+    assert signed["referrersApi"] is (path == "referrers-api")
+
+    verify = ("verify", ref, "--trust-policy", str(policy), "--trust-store", str(store))
+    code, out, err = run(*verify, "--insecure-registry")
+    assert code == 0, err
+    assert out.strip() == f"Successfully verified signature for {host}/{repo}@{image.digest}"
+
+    # idempotent: the same certificate's signature exists
+    code, out, _ = run("sign", ref, *KEY, "--insecure-registry")
+    assert code == 0
+    assert out.startswith("skipped")
+
+    # forced: a second signature, both listed
+    code, out, _ = run("sign", ref, *KEY, "--insecure-registry", "--force", "-o", "json")
+    assert code == 0
+    second = json.loads(out)["signatureDigest"]
+    code, out, _ = run("inspect", ref, "--insecure-registry", "-o", "json")
+    assert code == 0
+    listed = {s["manifestDigest"] for s in json.loads(out)["signatures"]}
+    assert listed == {signed["signatureDigest"], second}
+    assert run(*verify, "--insecure-registry")[0] == 0
+
+    code, out, _ = run("inspect", ref, "--insecure-registry")
+    assert "PS256" in out
+    assert "CN=Notary Vectors RSA-2048 Leaf" in out
+
+
+def test_expiry_and_user_metadata(target: Any, trust: tuple[Path, Path]) -> None:
+    host, pusher, repo, _ = target
+    pusher.push_image(repo, "v1")
+    ref = f"{host}/{repo}:v1"
+    policy, store = trust
+    code, _, err = run(
+        "sign",
+        ref,
+        *KEY,
+        "--insecure-registry",
+        "--expiry",
+        "24h",
+        "-m",
+        "env=prod",
+        "-m",
+        "team=core",
+    )
+    assert code == 0, err
+    verify = (
+        "verify",
+        ref,
+        "--trust-policy",
+        str(policy),
+        "--trust-store",
+        str(store),
+        "--insecure-registry",
+    )
+    assert run(*verify, "-m", "env=prod")[0] == 0
+    assert run(*verify, "-m", "env=prod", "-m", "team=core")[0] == 0
+    code, _, err = run(*verify, "-m", "env=dev")
+    assert code == 1
+    assert "user metadata env=dev" in err
+    code, out, _ = run("inspect", ref, "--insecure-registry", "-o", "json")
+    [sig] = json.loads(out)["signatures"]
+    assert sig["expiry"] is not None
+
+
+def test_batch_sign_shows_progress(docker_registry: DockerRegistry, repository_name: str) -> None:
+    pusher = ImagePusher(docker_registry.url)
+    refs = []
+    for n in range(3):
+        pusher.push_image(repository_name, f"v{n}")
+        refs.append(f"{docker_registry.host}/{repository_name}:v{n}")
+    refs.append(f"{docker_registry.host}/{repository_name}:missing")
+    code, out, err = run("sign", *refs, *KEY, "--insecure-registry")
+    assert code == 1  # one failed
+    lines = err.strip().splitlines()
+    assert [line.split("]")[0] for line in lines] == ["[1/4", "[2/4", "[3/4", "[4/4"]
+    assert "not found" in lines[3]
+    assert out.strip() == "3 signed, 0 skipped, 1 failed"
+
+
+def test_references_file(
+    tmp_path: Path, docker_registry: DockerRegistry, repository_name: str
+) -> None:
+    pusher = ImagePusher(docker_registry.url)
+    pusher.push_image(repository_name, "a")
+    listing = tmp_path / "refs.txt"
+    listing.write_text(f"# backfill\n{docker_registry.host}/{repository_name}:a\n\n")
+    code, out, _ = run("sign", "--references-file", str(listing), *KEY, "--insecure-registry")
+    assert code == 0
+    assert out.startswith("signed")
+
+
+def test_basic_auth_from_environment(
+    docker_registry_basic: DockerRegistry, repository_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import requests  # noqa: PLC0415
+
+    assert docker_registry_basic.credentials is not None
+    user, password = docker_registry_basic.credentials
+    session = requests.Session()
+    session.auth = (user, password)
+    ImagePusher(docker_registry_basic.url, session).push_image(repository_name, "v1")
+    ref = f"{docker_registry_basic.host}/{repository_name}:v1"
+    code, _, err = run("sign", ref, *KEY, "--insecure-registry")
+    assert code == 1
+    assert "unauthorized" in err.lower() or "authentication" in err.lower()
+    monkeypatch.setenv("SIGNER_REGISTRY_USERNAME", user)
+    monkeypatch.setenv("SIGNER_REGISTRY_PASSWORD", password)
+    code, out, err = run("sign", ref, *KEY, "--insecure-registry")
+    assert code == 0, err
+    assert password not in out + err
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        (("sign", "no-registry", *KEY), 2, "has no registry"),
+        (("sign", "localhost:1/Bad:v1", *KEY), 2, "invalid repository name"),
+        (("sign", "localhost:1/app@sha256:abc", *KEY), 2, "invalid digest"),
+        (("sign", "localhost:1/app:v1"), 2, "give --key and --cert"),
+        (
+            ("sign", "localhost:1/app:v1", *KEY, "--key-id", "https://v.vault.azure.net/keys/k"),
+            2,
+            "not both",
+        ),
+        (
+            ("sign", "localhost:1/app:v1", "--key", "/nonexistent.pem", "--cert", "/x.pem"),
+            2,
+            "cannot read",
+        ),
+        (("sign", "localhost:1/app:v1", *KEY, "--expiry", "soon"), 2, "is not a duration"),
+        (("sign", "localhost:1/a:v1", "localhost:2/a:v1", *KEY), 2, "same registry"),
+        (("sign", *KEY), 2, "at least one REFERENCE"),
+    ],
+)
+def test_usage_errors_are_one_line(argv: tuple[str, ...], code: int, message: str) -> None:
+    got, out, err = run(*argv)
+    assert got == code
+    assert out == ""
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("Error: ")
+
+
+def test_unsupported_key_and_non_notary_leaf(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: PLC0415
+
+    key = tmp_path / "ed.pem"
+    key.write_bytes(
+        ed25519.Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    code, _, err = run(
+        "sign",
+        "localhost:1/app:v1",
+        "--key",
+        str(key),
+        "--cert",
+        str(CERTS / "rsa2048-chain" / "chain.pem"),
+    )
+    assert code == 1
+    assert "not supported" in err
+
+
+def test_missing_tag_and_unreachable_registry(
+    docker_registry: DockerRegistry, repository_name: str
+) -> None:
+    code, _, err = run(
+        "sign", f"{docker_registry.host}/{repository_name}:nope", *KEY, "--insecure-registry"
+    )
+    assert code == 1
+    assert "not found" in err
+    code, _, err = run("sign", "127.0.0.1:9/app:v1", *KEY, "--insecure-registry", "--timeout", "1")
+    assert code == 3
+    assert "try again" in err
+
+
+def test_verify_rejects_untrusted_signature(
+    docker_registry: DockerRegistry, repository_name: str, tmp_path: Path
+) -> None:
+    ImagePusher(docker_registry.url).push_image(repository_name, "v1")
+    ref = f"{docker_registry.host}/{repository_name}:v1"
+    assert run("sign", ref, *KEY, "--insecure-registry")[0] == 0
+    store = tmp_path / "store"
+    (store / "x509" / "ca" / "other").mkdir(parents=True)
+    shutil.copy(CERTS / "ec-ca" / "root.pem", store / "x509" / "ca" / "other" / "root.pem")
+    policy = tmp_path / "p.json"
+    policy.write_text(
+        json.dumps(
+            {
+                "version": "1.0",
+                "trustPolicies": [
+                    {
+                        "name": "p",
+                        "registryScopes": ["*"],
+                        "signatureVerification": {"level": "strict"},
+                        "trustStores": ["ca:other"],
+                        "trustedIdentities": ["*"],
+                    }
+                ],
+            }
+        )
+    )
+    code, _, err = run(
+        "verify",
+        ref,
+        "--trust-policy",
+        str(policy),
+        "--trust-store",
+        str(store),
+        "--insecure-registry",
+    )
+    assert code == 1
+    assert err.startswith("Error: signature verification failed for all the signatures")
+
+
+def test_unsigned_artifact_fails_verification(
+    docker_registry: DockerRegistry, repository_name: str, trust: tuple[Path, Path]
+) -> None:
+    ImagePusher(docker_registry.url).push_image(repository_name, "v1")
+    policy, store = trust
+    code, _, err = run(
+        "verify",
+        f"{docker_registry.host}/{repository_name}:v1",
+        "--trust-policy",
+        str(policy),
+        "--trust-store",
+        str(store),
+        "--insecure-registry",
+    )
+    assert code == 1
+    assert "no signature is associated" in err
