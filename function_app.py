@@ -49,6 +49,4 @@ def _event_type_and_data(event: Any) -> tuple[Any, Any]:
 
 
 def _json(status: int, body: dict[str, Any]) -> func.HttpResponse:
-    return func.HttpResponse(
-        json.dumps(body), status_code=status, mimetype="application/json"
-    )
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")

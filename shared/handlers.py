@@ -41,6 +41,22 @@ _SIGN_FIELDS = {"reference", "references", "force", "expiry", "userMetadata"}
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where a request came from: an event (its id correlates redeliveries) or an HTTP call."""
+
+    event_id: str | None
+    correlation_id: str
+
+    @classmethod
+    def event(cls, event_id: str) -> Origin:
+        return cls(event_id, event_id)
+
+    @classmethod
+    def http(cls, invocation_id: str) -> Origin:
+        return cls(None, invocation_id)
+
+
+@dataclass(frozen=True)
 class Result:
     """One reference's answer, as the HTTP API and the logs report it."""
 
@@ -86,7 +102,9 @@ class Handlers:
     def on_event(self, event_id: Any, event_type: Any, data: Any) -> list[Result]:
         """Handle one delivered event; raises TransientError to have it redelivered."""
         if event_type not in PUSH_EVENT_TYPES:
-            log.info("ignored event_id=%s event_type=%s: not a push event", event_id, event_type)
+            log.info(
+                "ignored event_id=%.130r event_type=%.200r: not a push event", event_id, event_type
+            )
             return [Result(reference="", status="ignored", reason=f"event type {event_type!r}")]
         try:
             event = parse_push_event(event_id, str(event_type), data)
@@ -103,8 +121,9 @@ class Handlers:
                 tag=event.tag or "",
                 reason=early.reason,
                 event_id=event.event_id,
+                correlation_id=event.event_id,
             )
-            self._log(early, event.event_id, event.repository)
+            self._log(early, Origin.event(event.event_id), event.repository)
             return [early]
         request = SignRequest(
             registry=self.settings.registry,
@@ -114,7 +133,7 @@ class Handlers:
             expiry=self.settings.expiry,
             user_metadata=self.settings.user_metadata,
         )
-        return self._sign_with_children(request, reference, event.event_id)
+        return self._sign_with_children(request, reference, Origin.event(event.event_id))
 
     def _event_precheck(self, event: PushEvent) -> Result | None:
         ref = f"{event.registry or '?'}/{event.repository}@{event.digest}"
@@ -152,13 +171,13 @@ class Handlers:
             reason=str(exc),
             event_id=str(event_id)[:128] if event_id is not None else "",
         )
-        log.warning("failed event_id=%.128s: %s", event_id, exc)
+        log.warning("failed event_id=%.130r: %s", event_id, exc)
         return result
 
     def _sign_with_children(
-        self, request: SignRequest, reference: str, event_id: str
+        self, request: SignRequest, reference: str, origin: Origin
     ) -> list[Result]:
-        result, manifest, subject = self._sign_one(request, reference, event_id)
+        result, manifest, subject = self._sign_one(request, reference, origin)
         results = [result]
         if self.settings.sign_index_children and subject is not None and manifest is not None:
             for child in self.service.index_children(manifest, subject):
@@ -172,18 +191,19 @@ class Handlers:
                     force=request.force,
                 )
                 child_ref = f"{request.registry}/{request.repository}@{child.digest}"
-                results.append(self._sign_one(child_request, child_ref, event_id)[0])
+                results.append(self._sign_one(child_request, child_ref, origin)[0])
         return results
 
     def _sign_one(
-        self, request: SignRequest, reference: str, event_id: str
+        self, request: SignRequest, reference: str, origin: Origin
     ) -> tuple[Result, Mapping[str, Any] | None, Descriptor | None]:
         """Resolve and sign one artifact with a ledger row; transient errors are re-raised."""
         fields = {
             "registry": request.registry,
             "repository": request.repository,
             "tag": request.tag or "",
-            "event_id": event_id,
+            "event_id": origin.event_id,
+            "correlation_id": origin.correlation_id,
             "key_id": self.service.signer.key_id,
         }
         try:
@@ -191,7 +211,7 @@ class Handlers:
         except SignerError as exc:
             digest = request.reference if ":" in request.reference else "unresolved"
             self.ledger.record("failed", digest=digest, reason=_reason(exc), **fields)
-            return self._failed(exc, reference, request, event_id, None), None, None
+            return self._failed(exc, reference, request, origin, None), None, None
         entry = self.ledger.start(
             digest=subject.digest, key_version=self._key_version() or "", **fields
         )
@@ -201,7 +221,7 @@ class Handlers:
             ) or self.service.sign_descriptor(request, subject)
         except SignerError as exc:
             entry.finish("failed", reason=_reason(exc))
-            return self._failed(exc, reference, request, event_id, subject), None, subject
+            return self._failed(exc, reference, request, origin, subject), None, subject
         result = self._outcome_result(reference, outcome)
         entry.finish(
             result.status,
@@ -211,7 +231,7 @@ class Handlers:
                 outcome.certificate_thumbprints[0] if isinstance(outcome, Signed) else None
             ),
         )
-        self._log(result, event_id, request.repository)
+        self._log(result, origin, request.repository)
         if isinstance(outcome, Signed):
             self._publish("signed", result, request)
         return result, manifest, subject
@@ -221,7 +241,7 @@ class Handlers:
         exc: SignerError,
         reference: str,
         request: SignRequest,
-        event_id: str,
+        origin: Origin,
         subject: Descriptor | None,
     ) -> Result:
         """Log a failure once; re-raise it when it is transient so the platform retries."""
@@ -234,7 +254,7 @@ class Handlers:
             digest=subject.digest if subject else None,
             transient=transient,
         )
-        self._log(result, event_id, request.repository)
+        self._log(result, origin, request.repository)
         if transient:
             raise exc
         self._publish("failed", result, request)
@@ -272,13 +292,15 @@ class Handlers:
         )
 
     @staticmethod
-    def _log(result: Result, event_id: str, repository: str) -> None:
+    def _log(result: Result, origin: Origin, repository: str) -> None:
         level = logging.WARNING if result.status == "failed" else logging.INFO
         log.log(
             level,
-            "%s event_id=%s repository=%s digest=%s signature=%s code=%s reason=%s",
+            "%s event_id=%s correlation_id=%s repository=%s digest=%s signature=%s code=%s "
+            "reason=%s",
             result.status,
-            event_id,
+            origin.event_id or "-",
+            origin.correlation_id,
             repository,
             result.digest or "-",
             result.signature_digest or "-",
@@ -301,7 +323,9 @@ class Handlers:
                 continue
             request, reference = item
             try:
-                results.extend(self._sign_with_children(request, reference, correlation_id))
+                results.extend(
+                    self._sign_with_children(request, reference, Origin.http(correlation_id))
+                )
             except TransientError as exc:
                 results.append(Result(reference, "failed", str(exc), exc.code, transient=True))
         return _http_status(results), {"results": [r.to_json() for r in results]}
