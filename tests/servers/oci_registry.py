@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from tests.servers.tokens import TokenIssuer, granted_actions, parse_scopes
 
@@ -493,9 +493,11 @@ class OciRegistry:
     def handle(self, handler: _Handler, method: str, body: bytes) -> None:
         parts = urlsplit(handler.path)
         query = parse_qs(parts.query, keep_blank_values=True)
-        route, params = parts.path, {}
+        # registries percent-decode the path (clients such as the Azure SDK send ':' as %3A)
+        path = unquote(parts.path)
+        route, params = path, {}
         for pattern_name, pattern in _ROUTES:
-            match = pattern.match(parts.path)
+            match = pattern.match(path)
             if match:
                 route, params = pattern_name, match.groupdict()
                 break
