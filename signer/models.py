@@ -18,7 +18,7 @@ from signer.mediatypes import NOTARY_SIGNATURE_ARTIFACT
 
 # OCI image-spec descriptor digests: we accept the two registered algorithms and
 # insist on lowercase hex of the right length, as registries do.
-_DIGEST_RE = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
+_DIGEST_RE = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})\Z")  # \Z: no "\n" after
 
 
 def validate_digest(digest: str) -> str:
