@@ -75,7 +75,9 @@ class AcrAuth:
         try:
             entra = self._credential.get_token(self._entra_scope).token
         except ClientAuthenticationError as exc:
-            raise AuthenticationError(
+            # the credential could not get a token (identity endpoint down or throttled, as
+            # the Key Vault edge treats it): a later delivery can succeed, so transient
+            raise TransientRegistryError(
                 f"could not get an Entra ID token for {self._entra_scope}: {type(exc).__name__}"
             ) from None
         except AzureError as exc:
