@@ -235,6 +235,9 @@ class RegistryClient:
         what = f"referrers of {repository}@{subject.digest}"
         url: str | None = f"/v2/{repository}/referrers/{subject.digest}"
         entries: list[dict[str, Any]] = []
+        # whether this call is the probe, decided once: another thread's probe may answer
+        # while this one is in flight, and must not turn this probe's 404 into an error
+        probing = self._referrers_api is None
         for _ in range(MAX_REFERRER_PAGES):
             if url is None:
                 break
@@ -243,17 +246,18 @@ class RegistryClient:
                 url,
                 scope=self.scope(repository),
                 what=what,
-                expect=(200, 404, 405) if self._referrers_api is None else (200,),
+                expect=(200, 404, 405) if probing else (200,),
                 headers={"Accept": OCI_INDEX},
                 max_body=MAX_MANIFEST_SIZE,
             )
             content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
             if response.status != 200 or content_type != OCI_INDEX:
-                if self._referrers_api is None:  # not a referrers API: remember, use tags
+                if probing:  # not a referrers API: remember, use tags
                     self._referrers_api = False
                     return None
                 raise RegistryError(f"{what}: unexpected answer ({content_type or 'no type'})")
             self._referrers_api = True
+            probing = False
             entries.extend(parse_index_entries(response.content, what))
             url = next_page(response.headers.get("Link"), response.url)
         else:
