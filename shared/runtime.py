@@ -25,6 +25,7 @@ from shared.settings import Settings
 from shared.storage_clients import blob_service_client, table_service_client
 from signer.connect import RegistryOptions, SignerOptions, open_registry, open_signer
 from signer.credentials import build_credential
+from signer.errors import SignerError
 from signer.registry import RegistryClient
 from signer.service import SigningService, SubjectLock
 from signer.signers.base import Signer
@@ -109,8 +110,16 @@ def build_handlers(
 
 
 def _key_version(signer: Signer) -> str | None:
-    """The Key Vault key version in use (the last segment of the versioned kid)."""
-    kid = getattr(signer, "signing_key_id", None)
+    """The Key Vault key version in use (the last segment of the versioned kid).
+
+    None when the signer cannot tell yet: a cold Key Vault signer whose chain does not
+    load. The signing attempt that follows meets the same error where the handler records
+    it (raising here would skip the ledger row and the permanent/transient policy).
+    """
+    try:
+        kid = getattr(signer, "signing_key_id", None)
+    except SignerError:
+        return None
     return kid.rstrip("/").rsplit("/", 1)[-1] if isinstance(kid, str) and kid else None
 
 
