@@ -335,7 +335,7 @@ class Handlers:
             raise InvalidRequestError(f"request body is larger than {MAX_BODY_BYTES} bytes")
         try:
             doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # too deep for json: invalid
             raise InvalidRequestError("request body is not valid JSON") from None
         if not isinstance(doc, dict):
             raise InvalidRequestError("request body must be a JSON object")
@@ -393,6 +393,11 @@ class Handlers:
             return 400, {"error": {"code": "invalid_request", "message": "?reference= is required"}}
         try:
             ref = Reference.parse(reference)
+            if ref.registry != self.settings.registry:  # never answer with this one's data
+                raise _WrongRegistryError(
+                    f"registry {ref.registry!r} is not the one this signer serves "
+                    f"({self.settings.registry!r})"
+                )
         except InvalidReferenceError as exc:
             return 400, {"error": {"code": exc.code, "message": str(exc)}}
         digest = ref.digest
@@ -420,6 +425,10 @@ class Handlers:
             "status": history[0].get("status", "unknown"),
             "history": history,
         }
+
+
+class _WrongRegistryError(InvalidReferenceError):
+    code = "wrong_registry"
 
 
 def _reason(exc: SignerError) -> str:
