@@ -62,6 +62,11 @@ class DockerRegistry:
     def url(self) -> str:
         return f"http://{self.host}"
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (the benchmark reads its CPU time)."""
+        return self._process.pid if self._process is not None else None
+
     def _config(self) -> Path:
         auth = ""
         if self.credentials is not None:
