@@ -15,7 +15,7 @@ from typing import Any
 
 from signer.mediatypes import NOTARY_SIGNATURE_ARTIFACT
 
-_REFERRERS_TAG_RE = re.compile(r"^sha256-[a-f0-9]{64}$")
+_REFERRERS_TAG_RE = re.compile(r"^sha256-[a-f0-9]{64}\Z")
 _GLOB_CHARS_RE = re.compile(r"^[a-z0-9._/*?\[\]!-]+$")
 
 
@@ -36,6 +36,28 @@ def signature_artifact_reason(manifest: Mapping[str, Any]) -> str | None:
     if isinstance(config, Mapping) and config.get("mediaType") == NOTARY_SIGNATURE_ARTIFACT:
         return "its config media type is the Notary signature type"
     return None
+
+
+def first_listed_artifact(manifest: Mapping[str, Any]) -> str | None:
+    """The first entry's digest when an image index has the shape of a referrers list, else None.
+
+    A referrers tag-schema index lists artifacts, each descriptor carrying its
+    ``artifactType`` (image-spec requires it there) and none a ``platform``; a multi-arch
+    image index lists platform images. The shape alone does not prove it: the caller
+    confirms by reading the entry, which a referrer's ``subject`` gives away.
+    """
+    if "subject" in manifest:
+        return None
+    entries = manifest.get("manifests")
+    if not isinstance(entries, list) or not entries:
+        return None
+    for entry in entries:
+        if not isinstance(entry, Mapping) or "platform" in entry:
+            return None
+        if not isinstance(entry.get("artifactType"), str) or not entry["artifactType"]:
+            return None
+    digest = entries[0].get("digest")
+    return digest if isinstance(digest, str) else None
 
 
 def _matches(name: str, patterns: Sequence[str]) -> bool:

@@ -19,7 +19,12 @@ from cryptography import x509
 from signer import SIGNING_AGENT
 from signer.certs import thumbprints, validate_chain
 from signer.envelope import build_envelope, parse_envelope, verify_envelope_signature
-from signer.errors import InvalidReferenceError, RegistryError, SignatureVerificationError
+from signer.errors import (
+    InvalidReferenceError,
+    NotFoundError,
+    RegistryError,
+    SignatureVerificationError,
+)
 from signer.mediatypes import (
     ANNOTATION_CREATED,
     ANNOTATION_THUMBPRINTS,
@@ -28,7 +33,7 @@ from signer.mediatypes import (
 )
 from signer.models import Descriptor, Signed, SignOutcome, SignRequest, Skipped
 from signer.payload import build_payload, go_json, parse_payload
-from signer.policy import is_referrers_tag, signature_artifact_reason
+from signer.policy import first_listed_artifact, is_referrers_tag, signature_artifact_reason
 from signer.registry import ReferrerList, RegistryClient
 from signer.signers.base import Signer
 
@@ -121,7 +126,34 @@ class SigningService:
             return Skipped(
                 subject, "is_referrer", "artifact refers to another artifact (it has a subject)"
             )
-        return None
+        return self._untagged_referrers_index(request, subject, manifest)
+
+    def _untagged_referrers_index(
+        self, request: SignRequest, subject: Descriptor, manifest: Mapping[str, Any]
+    ) -> Skipped | None:
+        """A tag-schema index pushed without its tag (or an earlier one the tag moved off).
+
+        Only an index shaped like a referrers list costs the one extra read; a listed
+        artifact with a ``subject`` (or one already gone) means it is not to be signed.
+        """
+        if subject.media_type not in INDEX_MEDIA_TYPES:
+            return None
+        first = first_listed_artifact(manifest)
+        if first is None:
+            return None
+        try:
+            entry = self._registry.resolve(request.repository, first).manifest
+        except (NotFoundError, InvalidReferenceError):
+            entry = None  # a listed referrer deleted since: still not an image to sign
+        if entry is not None and not isinstance(entry.get("subject"), Mapping):
+            return None  # an index of artifacts a user pushed: signed like any other
+        of = entry["subject"].get("digest") if entry is not None else None
+        return Skipped(
+            subject,
+            "is_referrers_index",
+            f"image index lists only referrers{f' of {of}' if of else ''} "
+            "(a referrers tag-schema index)",
+        )
 
     def sign_descriptor(self, request: SignRequest, subject: Descriptor) -> SignOutcome:
         chain = self._signer.certificate_chain()

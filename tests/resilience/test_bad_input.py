@@ -22,7 +22,15 @@ from signer.models import Descriptor
 from tests.plugins.app import SignerApp
 from tests.resilience.helpers import MakeApp, push_sbom_referrer
 from tests.servers.docker_registry import DockerRegistry
-from tests.servers.images import OCI_MANIFEST, ImagePusher, PushedImage
+from tests.servers.images import (
+    OCI_EMPTY,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    ImagePusher,
+    PushedImage,
+    compact,
+    sha256,
+)
 
 HEX = "0123456789abcdef" * 4
 MISSING = "sha256:" + "e" * 64  # well formed, never pushed
@@ -534,15 +542,10 @@ def test_event_for_another_referrer_is_skipped(make_app: MakeApp, repository_nam
     assert app.signatures(repository_name, image.digest, image.size, OCI_MANIFEST) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap, reported: the loop guard recognises a tag-schema index by its "
-    "sha256-<hex> tag only; an untagged event for its digest (SIGNER_SIGN_UNTAGGED=true) "
-    "signs it. Content alone cannot tell it from an index a user pushed.",
-)
 def test_untagged_event_for_the_tag_schema_index_is_skipped(
     make_app: MakeApp, repository_name: str
 ) -> None:
+    """The loop guard knows the index by content too, not only by its sha256-<hex> tag."""
     app = make_app(SIGNER_SIGN_UNTAGGED="true")
     image = app.pusher.push_image(repository_name, "v1")
     push_sbom_referrer(app.pusher, repository_name, image)
@@ -554,7 +557,46 @@ def test_untagged_event_for_the_tag_schema_index_is_skipped(
 
     [result] = app.handlers.on_event("index", IMAGE_PUSHED, event["data"])
 
-    assert result.status == "skipped", result
+    assert (result.status, result.code) == ("skipped", "is_referrers_index"), result
+    assert image.digest in result.reason
+    assert app.signatures(repository_name, index.digest, index.size, index.media_type) == []
+
+
+def test_an_index_of_artifacts_without_subjects_is_signed(
+    make_app: MakeApp, repository_name: str
+) -> None:
+    """Same shape as a referrers list, but its artifacts refer to nothing: a user's index."""
+    app = make_app(SIGNER_SIGN_UNTAGGED="true")
+    blob = b"chart bytes"
+    app.pusher.push_blob(repository_name, blob)
+    app.pusher.push_blob(repository_name, b"{}")
+    chart_type = "application/vnd.example.chart"
+    manifest = compact(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": chart_type,
+            "config": {"mediaType": OCI_EMPTY, "digest": sha256(b"{}"), "size": 2},
+            "layers": [{"mediaType": chart_type, "digest": sha256(blob), "size": len(blob)}],
+        }
+    )
+    artifact = app.pusher.push_manifest(repository_name, sha256(manifest), manifest, OCI_MANIFEST)
+    body = compact(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [{**artifact.descriptor(), "artifactType": chart_type}],
+        }
+    )
+    index = app.pusher.push_manifest(repository_name, "charts", body, OCI_INDEX)
+    event = push_event(
+        app.registry_host, repository_name, index.digest, tag=None, media_type=OCI_INDEX
+    )
+
+    [result] = app.handlers.on_event("charts", IMAGE_PUSHED, event["data"])
+
+    assert result.status == "signed", result
+    assert len(app.signatures(repository_name, index.digest, index.size, OCI_INDEX)) == 1
 
 
 def test_tag_moved_between_event_and_resolution_signs_what_the_event_names(

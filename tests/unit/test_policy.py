@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from signer.mediatypes import NOTARY_SIGNATURE_ARTIFACT, OCI_EMPTY, OCI_MANIFEST
-from signer.policy import PushFilter, is_referrers_tag, signature_artifact_reason
+from signer.policy import (
+    PushFilter,
+    first_listed_artifact,
+    is_referrers_tag,
+    signature_artifact_reason,
+)
 
 
 @pytest.mark.parametrize(
@@ -64,3 +69,35 @@ def test_signature_forms_are_recognised() -> None:
     assert signature_artifact_reason(notation_form)
     assert signature_artifact_reason(oci11_form)
     assert signature_artifact_reason(image) is None
+
+
+_ENTRY = {"mediaType": OCI_MANIFEST, "digest": "sha256:" + "a" * 64, "size": 500}
+_SBOM = "application/spdx+json"
+
+
+@pytest.mark.parametrize(
+    ("manifest", "expected"),
+    [
+        ({"manifests": [{**_ENTRY, "artifactType": _SBOM}]}, _ENTRY["digest"]),
+        (
+            {"manifests": [{**_ENTRY, "artifactType": _SBOM}, {**_ENTRY, "artifactType": "x/y"}]},
+            _ENTRY["digest"],
+        ),
+        ({"manifests": []}, None),  # nothing listed: nothing to tell by
+        ({"manifests": [_ENTRY]}, None),  # no artifactType: a plain image list
+        ({"manifests": [{**_ENTRY, "artifactType": ""}]}, None),
+        (  # a multi-arch index: platform images
+            {"manifests": [{**_ENTRY, "artifactType": _SBOM, "platform": {"os": "linux"}}]},
+            None,
+        ),
+        ({"manifests": [{**_ENTRY, "artifactType": _SBOM}, _ENTRY]}, None),  # mixed
+        ({"manifests": [{**_ENTRY, "artifactType": _SBOM}], "subject": _ENTRY}, None),
+        ({"manifests": "nope"}, None),
+        ({"manifests": ["nope"]}, None),
+        ({}, None),
+    ],
+)
+def test_first_listed_artifact_recognises_the_shape_of_a_referrers_list(
+    manifest: dict[str, object], expected: str | None
+) -> None:
+    assert first_listed_artifact(manifest) == expected
