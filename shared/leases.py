@@ -6,9 +6,11 @@ holds ``lock(key)`` while it reads a subject's signatures and pushes a new one, 
 makes "exactly one signature per digest" and lost-update-free referrers tag-schema
 indexes hold across all of them.
 
-* one empty blob per key, named by the key's SHA-256 (keys hold ':' '/' '@'); the blob
-  and the container are created on the first 404 only, so the steady state is one
-  acquire and one release call per hold;
+* one empty blob per key, named by the key's SHA-256 (keys hold ':' '/' '@'). Almost
+  every key is a digest never seen before, so the blob is created first (a 409 when it
+  exists) and then leased: three calls per hold, where acquire-404-create-acquire took
+  four. Keys this process has leased recently skip the create (two calls); a 404 on
+  acquire (blob or container deleted) still creates them;
 * a held lease is renewed by a background thread every ``lease_seconds / 3``, so a long
   hold (Key Vault throttling, a slow registry) keeps the lock, while a crashed holder
   frees it within ``lease_seconds``: infinite leases are refused for that reason;
@@ -24,6 +26,7 @@ import logging
 import random
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from urllib.parse import quote
@@ -43,6 +46,7 @@ log = logging.getLogger("signer.leases")
 MIN_LEASE_SECONDS = 15  # the service's limits for a finite lease
 MAX_LEASE_SECONDS = 60
 _MAX_CREATE_ROUNDS = 3  # 404 -> create -> retry, at most this often per acquire
+KNOWN_KEYS = 4096  # keys whose blob this process knows exists (duplicates, re-signs)
 
 
 class LeaseTimeoutError(TransientError):
@@ -83,6 +87,8 @@ class BlobLeaseLock:
         self.wait_seconds = wait_seconds
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
+        self._known: OrderedDict[str, None] = OrderedDict()
+        self._known_lock = threading.Lock()
 
     def __call__(self, key: str) -> AbstractContextManager[None]:
         return self._held(key)
@@ -115,12 +121,14 @@ class BlobLeaseLock:
         The caller must ``release()`` it; prefer ``with lock(key):``, which also renews.
         """
         blob = self._container.get_blob_client(blob_name(key))
+        if not self._is_known(key):
+            self._create_blob(blob, key)
         deadline = time.monotonic() + self.wait_seconds
         delay = self.poll_interval
         creates = 0
         while True:
             try:
-                return blob.acquire_lease(lease_duration=self.lease_seconds)
+                lease = blob.acquire_lease(lease_duration=self.lease_seconds)
             except HttpResponseError as exc:
                 code = error_code(exc)
                 if code == "LeaseAlreadyPresent":
@@ -142,6 +150,22 @@ class BlobLeaseLock:
                 raise storage_error(f"lock {key}: acquire lease", exc) from None
             except AzureError as exc:
                 raise storage_error(f"lock {key}: acquire lease", exc) from None
+            self._remember(key)
+            return lease
+
+    def _is_known(self, key: str) -> bool:
+        with self._known_lock:
+            if key in self._known:
+                self._known.move_to_end(key)
+                return True
+            return False
+
+    def _remember(self, key: str) -> None:
+        with self._known_lock:
+            self._known[key] = None
+            self._known.move_to_end(key)
+            while len(self._known) > KNOWN_KEYS:
+                self._known.popitem(last=False)
 
     def _create_container(self) -> None:
         try:
@@ -152,18 +176,23 @@ class BlobLeaseLock:
         except AzureError as exc:
             raise storage_error("create lease container", exc) from None
 
-    @staticmethod
-    def _create_blob(blob: BlobClient, key: str) -> None:
-        try:
-            # the key goes into metadata so an operator can tell what a blob locks
-            blob.upload_blob(b"", overwrite=False, metadata={"lockkey": quote(key, safe="")})
-        except ResourceExistsError:
-            pass  # BlobAlreadyExists: another worker made it first
-        except HttpResponseError as exc:
-            if exc.status_code != 412:  # exists and leased: equally fine
+    def _create_blob(self, blob: BlobClient, key: str) -> None:
+        for _ in range(2):  # a second round after creating a missing container
+            try:
+                # the key goes into metadata so an operator can tell what a blob locks
+                blob.upload_blob(b"", overwrite=False, metadata={"lockkey": quote(key, safe="")})
+                return
+            except ResourceExistsError:
+                return  # BlobAlreadyExists: another worker (or an earlier hold) made it
+            except HttpResponseError as exc:
+                if exc.status_code == 412:  # exists and leased: equally fine
+                    return
+                if exc.status_code == 404 and error_code(exc) == "ContainerNotFound":
+                    self._create_container()
+                    continue
                 raise storage_error(f"lock {key}: create lease blob", exc) from None
-        except AzureError as exc:
-            raise storage_error(f"lock {key}: create lease blob", exc) from None
+            except AzureError as exc:
+                raise storage_error(f"lock {key}: create lease blob", exc) from None
 
 
 class _Renewer:

@@ -9,9 +9,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from typing import Any
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
+from azure.core.pipeline import PipelineResponse
 from azure.storage.blob import BlobLeaseClient, BlobServiceClient, ContainerClient
 
 from shared.leases import BlobLeaseLock, LeaseTimeoutError, blob_name
@@ -208,6 +210,47 @@ def test_keys_with_any_characters_and_lazy_creation(container: ContainerClient) 
     assert all(len(name) == 64 for name in names)
     props = container.get_blob_client(blob_name(KEY)).get_blob_properties()
     assert props.lease.state == "available"  # released
+
+
+def test_storage_calls_per_hold(
+    azurite_connection_string: str, storage_names: StorageNames
+) -> None:
+    """New key: create, acquire, release. A key this lock has held: acquire, release."""
+    calls: list[tuple[str, int, str]] = []
+
+    def record(response: PipelineResponse[Any, Any]) -> None:
+        http = response.http_response
+        code = http.headers.get("x-ms-error-code", "")
+        calls.append((http.request.method, http.status_code, code))
+
+    service = BlobServiceClient.from_connection_string(
+        azurite_connection_string, raw_response_hook=record
+    )
+    container = service.get_container_client(storage_names.container)
+    lock = _fast(container)
+
+    with lock(KEY):  # container missing: created on the way
+        pass
+    assert [c[1] for c in calls] == [404, 201, 201, 201, 200], calls
+    calls.clear()
+    with lock(KEY):
+        pass
+    assert len(calls) == 2, calls
+    calls.clear()
+    with lock(KEY + "2"):
+        pass
+    assert len(calls) == 3, calls
+    calls.clear()
+    with _fast(container)(KEY):  # another worker: its create meets the blob
+        pass
+    assert calls[0][1:] == (409, "BlobAlreadyExists"), calls
+    assert len(calls) == 3, calls
+    calls.clear()
+    container.get_blob_client(blob_name(KEY)).delete_blob()
+    calls.clear()
+    with lock(KEY):  # remembered, but deleted behind its back: 404, create, acquire
+        pass
+    assert [c[1] for c in calls] == [404, 201, 201, 200], calls
 
 
 def test_lease_is_renewed_while_held(container: ContainerClient) -> None:
