@@ -10,9 +10,10 @@ from __future__ import annotations
 import http.client
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.servers.loopback import BackgroundServer, LoopbackHTTPServer
 
 _HOP_BY_HOP = {
     "connection",
@@ -33,19 +34,11 @@ class Recorded:
     headers: dict[str, str]  # request headers, lower-case names (x-ms-* only)
 
 
-class CountingProxy:
+class CountingProxy(BackgroundServer):
     def __init__(self, upstream_port: int, upstream_host: str = "127.0.0.1") -> None:
         self.upstream = (upstream_host, upstream_port)
         self._lock = threading.Lock()
         self._records: list[Recorded] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("proxy not started")
-        return int(self._server.server_address[1])
 
     @property
     def records(self) -> list[Recorded]:
@@ -60,32 +53,10 @@ class CountingProxy:
         with self._lock:
             self._records.append(entry)
 
-    def start(self) -> CountingProxy:
-        handler = type("Handler", (_Handler,), {"proxy": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="counting-proxy", daemon=True
-        )
-        self._thread.start()
-        return self
+    thread_name = "counting-proxy"
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> CountingProxy:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+    def make_server(self) -> LoopbackHTTPServer:
+        return LoopbackHTTPServer(type("Handler", (_Handler,), {"proxy": self}))
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -42,12 +42,12 @@ import tempfile
 import threading
 from contextlib import suppress
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from tests.servers.keyvault import _server_tls_context
+from tests.servers.loopback import BackgroundServer, LoopbackHTTPServer, server_tls_context
 
 Action = Literal["status", "reset", "stall", "delay"]
 Outcome = Literal["forwarded", "status", "reset", "stall", "delay", "upstream-error"]
@@ -95,7 +95,7 @@ class Seen:
     status: int | None  # what the client got (None: no answer)
 
 
-class FaultProxy:
+class FaultProxy(BackgroundServer):
     def __init__(
         self,
         upstream: str,
@@ -123,57 +123,29 @@ class FaultProxy:
         self._seen: list[Seen] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server: _ProxyServer | None = None
-        self._thread: threading.Thread | None = None
 
     # --- lifecycle --------------------------------------------------------------------
 
-    def start(self) -> FaultProxy:
+    thread_name = "fault-proxy"
+
+    def make_server(self) -> LoopbackHTTPServer:
         context = None
         if self.tls:
             self._tmp = tempfile.TemporaryDirectory(prefix="fault-proxy-")
             self.ca_file = Path(self._tmp.name) / "proxy-ca.pem"
-            context = _server_tls_context(Path(self._tmp.name), self.ca_file)
+            context = server_tls_context(Path(self._tmp.name), self.ca_file)
         handler = type("BoundProxyHandler", (_Handler,), {"proxy": self})
-        self._server = _ProxyServer(("127.0.0.1", 0), handler, context)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fault-proxy",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
+        # resets and hung-up clients are what this server is for: no tracebacks
+        return LoopbackHTTPServer(handler, context=context, quiet=True)
 
     def stop(self) -> None:
         self._stopping.set()  # releases stalled requests
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server.drop_connections()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        super().stop()
+
+    def after_stop(self) -> None:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("proxy not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
 
     @property
     def url(self) -> str:
@@ -453,45 +425,3 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: requests are recorded in memory."""
-
-
-class _ProxyServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(
-        self,
-        address: tuple[str, int],
-        handler: type[BaseHTTPRequestHandler],
-        context: ssl.SSLContext | None,
-    ) -> None:
-        super().__init__(address, handler)
-        self.context = context
-        self._live: set[socket.socket] = set()
-        self._live_lock = threading.Lock()
-
-    def drop_connections(self) -> None:
-        """Close kept-alive client connections so their handler threads end."""
-        with self._live_lock:
-            live, self._live = self._live, set()
-        for sock in live:
-            with suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        if self.context is not None:
-            try:
-                request = self.context.wrap_socket(request, server_side=True)
-            except (OSError, ssl.SSLError):
-                return
-        with self._live_lock:
-            self._live.add(request)
-        try:
-            super().finish_request(request, client_address)
-        finally:
-            with self._live_lock:
-                self._live.discard(request)
-            with suppress(OSError):
-                request.close()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # resets and hung-up clients are what this server is for

@@ -17,13 +17,10 @@ share name and version, as in Key Vault. Operations are counted; faults can be i
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
-import ipaddress
 import json
 import secrets
 import socket
-import ssl
 import struct
 import tempfile
 import threading
@@ -32,7 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
@@ -41,7 +38,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests.servers.loopback import BackgroundServer, LoopbackHTTPServer, server_tls_context
 
 VAULT_RESOURCE = "https://vault.azure.net"
 DEFAULT_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -103,7 +101,7 @@ class _ResetConnectionError(Exception):
     """Raised inside a handler to drop the connection with a TCP reset."""
 
 
-class KeyVaultServer:
+class KeyVaultServer(BackgroundServer):
     def __init__(
         self,
         *,
@@ -121,47 +119,24 @@ class KeyVaultServer:
         self._objects: dict[str, list[_Version]] = {}
         self._faults: dict[str, list[_PendingFault]] = {}
         self._lock = threading.Lock()
-        self._httpd: _TLSServer | None = None
-        self._thread: threading.Thread | None = None
         self.ca_file = self.workdir / "kv-ca.pem"
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> KeyVaultServer:
-        context = _server_tls_context(self.workdir, self.ca_file)
-        handler = type("Handler", (_Handler,), {"vault": self})
-        self._httpd = _TLSServer(("127.0.0.1", 0), handler, context)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="keyvault-server",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
+    thread_name = "keyvault-server"
 
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd.drop_connections()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+    def make_server(self) -> LoopbackHTTPServer:
+        context = server_tls_context(self.workdir, self.ca_file)
+        handler = type("Handler", (_Handler,), {"vault": self})
+        return LoopbackHTTPServer(handler, context=context, quiet=True)  # resets are tests
+
+    def after_stop(self) -> None:
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    def __enter__(self) -> KeyVaultServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     @property
     def url(self) -> str:
-        assert self._httpd is not None, "server not started"
-        return f"https://127.0.0.1:{self._httpd.server_address[1]}"
+        return f"https://{self.host}"
 
     def client_options(self) -> dict[str, Any]:
         """Keyword arguments that make Azure SDK clients trust and talk to this server."""
@@ -534,109 +509,6 @@ def _forbidden(permission: str) -> dict[str, Any]:
     )
     return {"error": {"code": "Forbidden", "message": message,
                       "innererror": {"code": "ForbiddenByRbac"}}}  # fmt: skip
-
-
-class _TLSServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(
-        self,
-        address: tuple[str, int],
-        handler: type[BaseHTTPRequestHandler],
-        context: ssl.SSLContext,
-    ) -> None:
-        super().__init__(address, handler)
-        self.context = context
-        self._live: set[socket.socket] = set()
-        self._live_lock = threading.Lock()
-
-    def drop_connections(self) -> None:
-        """Close kept-alive client connections, so their handler threads end with the server."""
-        with self._live_lock:
-            live, self._live = self._live, set()
-        for sock in live:
-            with suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        # TLS handshake in the connection's own thread, so a slow client blocks no one
-        try:
-            tls = self.context.wrap_socket(request, server_side=True)
-        except (OSError, ssl.SSLError):
-            return
-        with self._live_lock:
-            self._live.add(tls)
-        try:
-            super().finish_request(tls, client_address)
-        finally:
-            with self._live_lock:
-                self._live.discard(tls)
-            with suppress(OSError):
-                tls.close()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # resets and aborted handshakes are part of the tests
-
-
-def _server_tls_context(workdir: Path, ca_file: Path) -> ssl.SSLContext:
-    """A fresh CA and a 127.0.0.1 server certificate; the CA goes to ``ca_file``."""
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Key Vault test CA")])
-    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-            critical=True,
-        )
-        .add_extension(ca_ski, critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
-            critical=False,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert_file, key_file = workdir / "kv-server.pem", workdir / "kv-server.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(cert_file, key_file)
-    return context
 
 
 @contextmanager

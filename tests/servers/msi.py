@@ -17,9 +17,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.servers.loopback import BackgroundServer, LoopbackHTTPServer
 
 TOKEN_PATH = "/msi/token"
 API_VERSION = "2019-08-01"
@@ -40,7 +42,7 @@ class TokenRequest:
     header_ok: bool
 
 
-class ManagedIdentityServer:
+class ManagedIdentityServer(BackgroundServer):
     def __init__(self, *, token_lifetime: int = 3600) -> None:
         self.identity_header = secrets.token_hex(16)
         self.token_lifetime = token_lifetime
@@ -48,43 +50,13 @@ class ManagedIdentityServer:
         self._issued: dict[str, IssuedToken] = {}
         self._fail_next: list[int] = []
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> ManagedIdentityServer:
-        handler = type("Handler", (_Handler,), {"msi": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="msi-server",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
+    thread_name = "msi-server"
 
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> ManagedIdentityServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._httpd is not None, "server not started"
-        return int(self._httpd.server_address[1])
+    def make_server(self) -> LoopbackHTTPServer:
+        return LoopbackHTTPServer(type("Handler", (_Handler,), {"msi": self}))
 
     @property
     def endpoint(self) -> str:

@@ -26,10 +26,11 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
+from tests.servers.loopback import BackgroundServer, LoopbackHTTPServer
 from tests.servers.tokens import TokenIssuer, granted_actions, parse_scopes
 
 AuthMode = Literal["none", "basic", "bearer", "acr"]
@@ -122,7 +123,7 @@ class _Error(Exception):
         self.headers = headers or {}
 
 
-class OciRegistry:
+class OciRegistry(BackgroundServer):
     """The registry state, its switches, and the HTTP server in a background thread."""
 
     def __init__(
@@ -158,46 +159,13 @@ class OciRegistry:
         self._uploads: dict[str, tuple[str, bytearray]] = {}
         self._requests: list[RecordedRequest] = []
         self._faults: list[_Fault] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------
 
-    def start(self) -> OciRegistry:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, args=(0.05,), name="oci-registry", daemon=True
-        )
-        self._thread.start()
-        return self
+    thread_name = "oci-registry"
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> OciRegistry:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("registry not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def host(self) -> str:
-        """``127.0.0.1:<port>``: the registry name clients are given (and ACR's ``service``)."""
-        return f"127.0.0.1:{self.port}"
+    def make_server(self) -> LoopbackHTTPServer:
+        return LoopbackHTTPServer(_make_handler(self))
 
     @property
     def url(self) -> str:
