@@ -33,24 +33,10 @@ from shared.runtime import build_components, build_handlers
 from shared.settings import Settings
 from signer.signers.keyvault import KeyVaultSigner
 from tests.servers.keyvault import VAULT_RESOURCE, KeyVaultServer
-from tests.servers.msi import ManagedIdentityServer
+from tests.servers.msi import IDENTITY_VARIABLES, ManagedIdentityServer
 
 KEY_NAME = "bench-signing"
 REFRESH_SECONDS = 3600.0
-_IDENTITY_VARIABLES = (
-    "IDENTITY_ENDPOINT",
-    "IDENTITY_HEADER",
-    "IDENTITY_SERVER_THUMBPRINT",
-    "IMDS_ENDPOINT",
-    "MSI_ENDPOINT",
-    "MSI_SECRET",
-    "AZURE_CLIENT_ID",
-    "AZURE_CLIENT_SECRET",
-    "AZURE_CLIENT_CERTIFICATE_PATH",
-    "AZURE_TENANT_ID",
-    "AZURE_FEDERATED_TOKEN_FILE",
-    "AZURE_POD_IDENTITY_AUTHORITY_HOST",
-)
 _KV_PATH = re.compile(r"^/(keys|certificates|secrets)/[^/]+(/[^/]+)?(/sign)?/?$")
 
 
@@ -65,8 +51,8 @@ def kv_pattern(method: str, path: str, status: int) -> str:
 
 @contextmanager
 def _identity_environment(msi: ManagedIdentityServer) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in _IDENTITY_VARIABLES}
-    for name in _IDENTITY_VARIABLES:
+    saved = {name: os.environ.get(name) for name in IDENTITY_VARIABLES}
+    for name in IDENTITY_VARIABLES:
         os.environ.pop(name, None)
     os.environ["IDENTITY_ENDPOINT"] = msi.endpoint
     os.environ["IDENTITY_HEADER"] = msi.identity_header

@@ -14,27 +14,12 @@ from collections.abc import Iterator
 import pytest
 
 from tests.servers.keyvault import VAULT_RESOURCE, KeyVaultServer
-from tests.servers.msi import ManagedIdentityServer
-
-_IDENTITY_VARIABLES = (
-    "IDENTITY_ENDPOINT",
-    "IDENTITY_HEADER",
-    "IDENTITY_SERVER_THUMBPRINT",
-    "IMDS_ENDPOINT",
-    "MSI_ENDPOINT",
-    "MSI_SECRET",
-    "AZURE_CLIENT_ID",
-    "AZURE_CLIENT_SECRET",
-    "AZURE_CLIENT_CERTIFICATE_PATH",
-    "AZURE_TENANT_ID",
-    "AZURE_FEDERATED_TOKEN_FILE",
-    "AZURE_POD_IDENTITY_AUTHORITY_HOST",
-)
+from tests.servers.msi import IDENTITY_VARIABLES, ManagedIdentityServer
 
 
 @pytest.fixture
 def msi_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ManagedIdentityServer]:
-    for name in _IDENTITY_VARIABLES:
+    for name in IDENTITY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     with ManagedIdentityServer() as server:
         monkeypatch.setenv("IDENTITY_ENDPOINT", server.endpoint)

@@ -25,6 +25,22 @@ from tests.servers.loopback import BackgroundServer, LoopbackHTTPServer
 
 TOKEN_PATH = "/msi/token"
 API_VERSION = "2019-08-01"
+# every variable that changes which credential azure-identity picks: cleared before
+# pointing IDENTITY_ENDPOINT/IDENTITY_HEADER at this server
+IDENTITY_VARIABLES = (
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "IDENTITY_SERVER_THUMBPRINT",
+    "IMDS_ENDPOINT",
+    "MSI_ENDPOINT",
+    "MSI_SECRET",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_CLIENT_CERTIFICATE_PATH",
+    "AZURE_TENANT_ID",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+)
 
 
 @dataclass(frozen=True)
