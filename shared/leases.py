@@ -130,8 +130,7 @@ class BlobLeaseLock:
             try:
                 lease = blob.acquire_lease(lease_duration=self.lease_seconds)
             except HttpResponseError as exc:
-                code = error_code(exc)
-                if code == "LeaseAlreadyPresent":
+                if error_code(exc) == "LeaseAlreadyPresent":
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         raise LeaseTimeoutError(
@@ -142,9 +141,7 @@ class BlobLeaseLock:
                     delay = min(delay * 2, self.max_poll_interval)
                     continue
                 if exc.status_code == 404 and creates < _MAX_CREATE_ROUNDS:
-                    creates += 1
-                    if code == "ContainerNotFound":
-                        self._create_container()
+                    creates += 1  # deleted since we made it: again (container too if gone)
                     self._create_blob(blob, key)
                     continue
                 raise storage_error(f"lock {key}: acquire lease", exc) from None
@@ -177,7 +174,7 @@ class BlobLeaseLock:
             raise storage_error("create lease container", exc) from None
 
     def _create_blob(self, blob: BlobClient, key: str) -> None:
-        for _ in range(2):  # a second round after creating a missing container
+        for attempt in range(2):  # a second round after creating a missing container
             try:
                 # the key goes into metadata so an operator can tell what a blob locks
                 blob.upload_blob(b"", overwrite=False, metadata={"lockkey": quote(key, safe="")})
@@ -187,7 +184,7 @@ class BlobLeaseLock:
             except HttpResponseError as exc:
                 if exc.status_code == 412:  # exists and leased: equally fine
                     return
-                if exc.status_code == 404 and error_code(exc) == "ContainerNotFound":
+                if attempt == 0 and error_code(exc) == "ContainerNotFound":
                     self._create_container()
                     continue
                 raise storage_error(f"lock {key}: create lease blob", exc) from None

@@ -251,6 +251,12 @@ def test_storage_calls_per_hold(
     with lock(KEY):  # remembered, but deleted behind its back: 404, create, acquire
         pass
     assert [c[1] for c in calls] == [404, 201, 201, 200], calls
+    container.delete_container()
+    calls.clear()
+    with lock(KEY):  # the container too: acquire 404, create 404, container, blob, acquire
+        pass
+    assert [c[1:] for c in calls[:2]] == [(404, "ContainerNotFound")] * 2, calls
+    assert [c[1] for c in calls[2:]] == [201, 201, 201, 200], calls
 
 
 def test_lease_is_renewed_while_held(container: ContainerClient) -> None:
