@@ -212,13 +212,21 @@ class Handlers:
             digest = request.reference if ":" in request.reference else "unresolved"
             self.ledger.record("failed", digest=digest, reason=_reason(exc), **fields)
             return self._failed(exc, reference, request, origin, None), None, None
+        try:
+            skipped = self.service.loop_guard(request, subject, manifest)
+        except SignerError as exc:  # it may read one more manifest
+            self.ledger.record("failed", digest=subject.digest, reason=_reason(exc), **fields)
+            return self._failed(exc, reference, request, origin, subject), None, subject
+        if skipped is not None:  # one write: half of all push events are our own referrers
+            result = self._outcome_result(reference, skipped)
+            self.ledger.record("skipped", digest=subject.digest, reason=result.reason, **fields)
+            self._log(result, origin, request.repository)
+            return result, manifest, subject
         entry = self.ledger.start(
             digest=subject.digest, key_version=self._key_version() or "", **fields
         )
         try:
-            outcome: SignOutcome = self.service.loop_guard(
-                request, subject, manifest
-            ) or self.service.sign_descriptor(request, subject)
+            outcome: SignOutcome = self.service.sign_descriptor(request, subject)
         except SignerError as exc:
             entry.finish("failed", reason=_reason(exc))
             return self._failed(exc, reference, request, origin, subject), None, subject

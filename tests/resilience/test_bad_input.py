@@ -559,6 +559,8 @@ def test_untagged_event_for_the_tag_schema_index_is_skipped(
 
     assert (result.status, result.code) == ("skipped", "is_referrers_index"), result
     assert image.digest in result.reason
+    [row] = app.history(index.digest)
+    assert (row["status"], row["eventId"]) == ("skipped", "index")
     assert app.signatures(repository_name, index.digest, index.size, index.media_type) == []
 
 

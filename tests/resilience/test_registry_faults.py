@@ -310,3 +310,36 @@ def test_cold_worker_concurrent_referrers_probe_does_not_fail_events(
         [row] = app.history(image.digest)
         assert row["status"] == "signed", row["reason"]
         assert_signed_once(app, repository_name, image)
+
+
+def test_loop_guard_read_failing_is_transient_and_redelivery_skips(
+    proxied_app: MakeApp, registry_proxy: FaultProxy, repository_name: str
+) -> None:
+    """An untagged tag-schema index: the guard's read of its first entry fails, then works."""
+    app = proxied_app(SIGNER_SIGN_UNTAGGED="true")
+    image = app.pusher.push_image(repository_name, "v1")
+    sbom, _ = push_sbom_referrer(app.pusher, repository_name, image)
+    with app.client() as client:
+        index = client.resolve(repository_name, "sha256-" + image.digest.split(":")[1]).descriptor
+    registry_proxy.fail(503, method="GET", path=rf"/manifests/{sbom.digest}$", times=4)
+    event = push_event(
+        registry_proxy.host,
+        repository_name,
+        index.digest,
+        tag=None,
+        media_type=OCI_INDEX,
+        event_id="evt-index",
+    )
+
+    with pytest.raises(TransientRegistryError):
+        app.deliver(event)
+
+    [failed] = app.history(index.digest)
+    assert failed["status"] == "failed"
+    assert failed["reason"].startswith("transient, will be retried:")
+    registry_proxy.clear_rules()
+    app.deliver(event)
+
+    skipped, _ = app.history(index.digest)
+    assert (skipped["status"], skipped["eventId"]) == ("skipped", "evt-index")
+    assert app.signatures(repository_name, index.digest, index.size, OCI_INDEX) == []
