@@ -35,19 +35,20 @@ from __future__ import annotations
 import http.client
 import json
 import re
-import socket
 import ssl
-import struct
 import tempfile
 import threading
-from contextlib import suppress
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
-from tests.servers.loopback import BackgroundServer, LoopbackHTTPServer, server_tls_context
+from tests.servers.loopback import (
+    BackgroundServer,
+    FaultyHandler,
+    LoopbackHTTPServer,
+    server_tls_context,
+)
 
 Action = Literal["status", "reset", "stall", "delay"]
 Outcome = Literal["forwarded", "status", "reset", "stall", "delay", "upstream-error"]
@@ -320,7 +321,7 @@ class FaultProxy(BackgroundServer):
         self._stopping.wait(seconds)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(FaultyHandler):
     proxy: FaultProxy
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
@@ -373,7 +374,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(rule.status, "injected by the fault proxy", rule.retry_after)
         elif rule.action == "reset":
             self.proxy._record(Seen(method, path, "reset", None))
-            self._reset()
+            self.reset_connection()
         else:
             self.proxy._record(Seen(method, path, "stall", None))
             self.proxy.wait(rule.seconds)
@@ -411,17 +412,3 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
-
-    def _reset(self) -> None:
-        # SO_LINGER 0 turns close() into a TCP RST: the client sees "connection reset"
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.close_connection = True
-        raw = socket.socket(fileno=self.connection.detach())
-        raw.close()
-
-    def finish(self) -> None:
-        with suppress(OSError, ValueError):
-            super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: requests are recorded in memory."""

@@ -20,16 +20,13 @@ import base64
 import hashlib
 import json
 import secrets
-import socket
-import struct
 import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
@@ -39,7 +36,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from tests.servers.loopback import BackgroundServer, LoopbackHTTPServer, server_tls_context
+from tests.servers.loopback import (
+    BackgroundServer,
+    FaultyHandler,
+    LoopbackHTTPServer,
+    server_tls_context,
+)
 
 VAULT_RESOURCE = "https://vault.azure.net"
 DEFAULT_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -370,15 +372,15 @@ def _sign(key: PrivateKey, alg: str, digest: bytes) -> bytes:
     return _int_bytes(r, size) + _int_bytes(s, size)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(FaultyHandler):
     vault: KeyVaultServer
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms stall
 
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # noqa: N802 - the http.server hook
         self._dispatch("GET")
 
-    def do_POST(self) -> None:
+    def do_POST(self) -> None:  # noqa: N802 - the http.server hook
         self._dispatch("POST")
 
     def _dispatch(self, method: str) -> None:
@@ -388,7 +390,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             status, body, headers = self._route(method, parts.path, parse_qs(parts.query), raw)
         except _ResetConnectionError:
-            self._reset()
+            self.reset_connection()
             return
         self.vault._record(method, parts.path, status)
         self._send(status, body, headers)
@@ -452,20 +454,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(data)
-
-    def _reset(self) -> None:
-        # SO_LINGER 0 turns close() into a TCP RST: the client sees "connection reset"
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.close_connection = True
-        raw = socket.socket(fileno=self.connection.detach())
-        raw.close()
-
-    def finish(self) -> None:
-        with suppress(OSError, ValueError):
-            super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 def _match(method: str, segments: list[str]) -> tuple[Operation, str, str | None] | None:

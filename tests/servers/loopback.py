@@ -11,6 +11,7 @@ import datetime as dt
 import ipaddress
 import socket
 import ssl
+import struct
 import threading
 from contextlib import suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -73,6 +74,25 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not self.quiet:
             super().handle_error(request, client_address)
+
+
+class FaultyHandler(BaseHTTPRequestHandler):
+    """A request handler that logs nothing (the servers record what tests look at) and can
+    answer with a TCP reset; a client that hung up first does not end in a traceback."""
+
+    def reset_connection(self) -> None:
+        # SO_LINGER 0 turns close() into a TCP RST: the client sees "connection reset"
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        raw = socket.socket(fileno=self.connection.detach())
+        raw.close()
+
+    def finish(self) -> None:
+        with suppress(OSError, ValueError):
+            super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
 class BackgroundServer:
