@@ -32,6 +32,10 @@ from signer.signers.base import Signer
 
 log = logging.getLogger("signer")
 
+# azure-core logs every request and response at INFO (URL, headers, status), and the
+# Functions worker forwards INFO to Application Insights: a dozen records per event.
+SDK_REQUEST_LOGGER = "azure.core.pipeline.policies.http_logging_policy"
+
 _lock = threading.Lock()
 _handlers: Handlers | None = None
 
@@ -129,8 +133,16 @@ def handlers(environ: Mapping[str, str] | None = None) -> Handlers:
     if _handlers is None:
         with _lock:
             if _handlers is None:
+                quiet_sdk_request_logs()
                 _handlers = build_handlers(Settings.from_env(environ or os.environ))
     return _handlers
+
+
+def quiet_sdk_request_logs() -> None:
+    """WARNING for the SDKs' per-request log, unless its level was set on purpose."""
+    logger = logging.getLogger(SDK_REQUEST_LOGGER)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)
 
 
 def reset() -> None:
