@@ -224,20 +224,22 @@ class RegistryClient:
     def list_referrers(self, repository: str, subject: Descriptor) -> ReferrerList:
         """Every referrer of ``subject``; via the referrers API when the registry has it."""
         validate_repository(repository)
-        if self._referrers_api is not False:
-            found = self._referrers_from_api(repository, subject)
+        # read once: another thread's probe may answer meanwhile, and must not turn this
+        # call's probe (whose 404 means "no referrers API") into an error
+        known = self._referrers_api
+        if known is not False:
+            found = self._referrers_from_api(repository, subject, probing=known is None)
             if found is not None:
                 return found
         index = self._read_tag_index(repository, subject)
         return ReferrerList(subject, to_descriptors(list(index.entries)), "tag-schema", index)
 
-    def _referrers_from_api(self, repository: str, subject: Descriptor) -> ReferrerList | None:
+    def _referrers_from_api(
+        self, repository: str, subject: Descriptor, *, probing: bool
+    ) -> ReferrerList | None:
         what = f"referrers of {repository}@{subject.digest}"
         url: str | None = f"/v2/{repository}/referrers/{subject.digest}"
         entries: list[dict[str, Any]] = []
-        # whether this call is the probe, decided once: another thread's probe may answer
-        # while this one is in flight, and must not turn this probe's 404 into an error
-        probing = self._referrers_api is None
         for _ in range(MAX_REFERRER_PAGES):
             if url is None:
                 break
