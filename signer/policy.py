@@ -13,7 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from signer.errors import InvalidReferenceError
 from signer.mediatypes import NOTARY_SIGNATURE_ARTIFACT
+from signer.models import Descriptor
 
 _REFERRERS_TAG_RE = re.compile(r"^sha256-[a-f0-9]{64}\Z")
 _GLOB_CHARS_RE = re.compile(r"^[a-z0-9._/*?\[\]!-]+$")
@@ -38,8 +40,8 @@ def signature_artifact_reason(manifest: Mapping[str, Any]) -> str | None:
     return None
 
 
-def first_listed_artifact(manifest: Mapping[str, Any]) -> str | None:
-    """The first entry's digest when an image index has the shape of a referrers list, else None.
+def first_listed_artifact(manifest: Mapping[str, Any]) -> Descriptor | None:
+    """The first entry when an image index has the shape of a referrers list, else None.
 
     A referrers tag-schema index lists artifacts, each descriptor carrying its
     ``artifactType`` (image-spec requires it there) and none a ``platform``; a multi-arch
@@ -56,8 +58,10 @@ def first_listed_artifact(manifest: Mapping[str, Any]) -> str | None:
             return None
         if not isinstance(entry.get("artifactType"), str) or not entry["artifactType"]:
             return None
-    digest = entries[0].get("digest")
-    return digest if isinstance(digest, str) else None
+    try:
+        return Descriptor.from_json(entries[0])
+    except InvalidReferenceError:
+        return None  # not a descriptor a registry would have accepted in a referrers list
 
 
 def _matches(name: str, patterns: Sequence[str]) -> bool:

@@ -22,6 +22,7 @@ from signer.envelope import build_envelope, parse_envelope, verify_envelope_sign
 from signer.errors import (
     InvalidReferenceError,
     NotFoundError,
+    PermanentError,
     RegistryError,
     SignatureVerificationError,
 )
@@ -50,6 +51,8 @@ class Registry(Protocol):
     """What the service needs from a registry client (``signer.registry.RegistryClient``)."""
 
     def resolve(self, repository: str, reference: str) -> Any: ...
+
+    def fetch_manifest(self, repository: str, descriptor: Descriptor) -> bytes: ...
 
     def list_referrers(self, repository: str, subject: Descriptor) -> ReferrerList: ...
 
@@ -133,21 +136,32 @@ class SigningService:
     ) -> Skipped | None:
         """A tag-schema index pushed without its tag (or an earlier one the tag moved off).
 
-        Only an index shaped like a referrers list costs the one extra read; a listed
-        artifact with a ``subject`` (or one already gone) means it is not to be signed.
+        Only an index shaped like a referrers list costs the one extra read. A listed
+        artifact with a ``subject``, or one deleted since, means a referrers list: not
+        signed. A transient failure is raised (the event is retried); an entry that cannot
+        be read for another reason proves nothing, and the index is signed like any other.
         """
         if subject.media_type not in INDEX_MEDIA_TYPES:
             return None
         first = first_listed_artifact(manifest)
         if first is None:
             return None
+        of: str | None = None
         try:
-            entry = self._registry.resolve(request.repository, first).manifest
-        except (NotFoundError, InvalidReferenceError):
-            entry = None  # a listed referrer deleted since: still not an image to sign
-        if entry is not None and not isinstance(entry.get("subject"), Mapping):
-            return None  # an index of artifacts a user pushed: signed like any other
-        of = entry["subject"].get("digest") if entry is not None else None
+            body = self._registry.fetch_manifest(request.repository, first)
+        except NotFoundError:
+            pass  # a listed referrer deleted since: still not an image to sign
+        except PermanentError:
+            return None
+        else:
+            try:
+                entry = json.loads(body)
+            except ValueError:
+                return None
+            referred = entry.get("subject") if isinstance(entry, dict) else None
+            if not isinstance(referred, Mapping):
+                return None  # an index of artifacts a user pushed: signed like any other
+            of = referred.get("digest") if isinstance(referred.get("digest"), str) else None
         return Skipped(
             subject,
             "is_referrers_index",

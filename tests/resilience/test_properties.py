@@ -210,6 +210,9 @@ class NothingThere:
     def resolve(self, repository: str, reference: str) -> Any:
         raise NotFoundError(f"manifest {repository}@{reference} not found")
 
+    def fetch_manifest(self, repository: str, descriptor: Descriptor) -> bytes:
+        raise AssertionError("never reached: nothing resolves")
+
     def list_referrers(self, repository: str, subject: Descriptor) -> ReferrerList:
         raise AssertionError("never reached: nothing resolves")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from signer.mediatypes import NOTARY_SIGNATURE_ARTIFACT, OCI_EMPTY, OCI_MANIFEST
+from signer.models import Descriptor
 from signer.policy import (
     PushFilter,
     first_listed_artifact,
@@ -71,17 +72,19 @@ def test_signature_forms_are_recognised() -> None:
     assert signature_artifact_reason(image) is None
 
 
-_ENTRY = {"mediaType": OCI_MANIFEST, "digest": "sha256:" + "a" * 64, "size": 500}
+_DIGEST = "sha256:" + "a" * 64
+_ENTRY = {"mediaType": OCI_MANIFEST, "digest": _DIGEST, "size": 500}
 _SBOM = "application/spdx+json"
+_FIRST = Descriptor(OCI_MANIFEST, _DIGEST, 500, artifact_type=_SBOM)
 
 
 @pytest.mark.parametrize(
     ("manifest", "expected"),
     [
-        ({"manifests": [{**_ENTRY, "artifactType": _SBOM}]}, _ENTRY["digest"]),
+        ({"manifests": [{**_ENTRY, "artifactType": _SBOM}]}, _FIRST),
         (
             {"manifests": [{**_ENTRY, "artifactType": _SBOM}, {**_ENTRY, "artifactType": "x/y"}]},
-            _ENTRY["digest"],
+            _FIRST,
         ),
         ({"manifests": []}, None),  # nothing listed: nothing to tell by
         ({"manifests": [_ENTRY]}, None),  # no artifactType: a plain image list
@@ -95,9 +98,20 @@ _SBOM = "application/spdx+json"
         ({"manifests": "nope"}, None),
         ({"manifests": ["nope"]}, None),
         ({}, None),
+        # the first entry is no descriptor a registry accepts: a tag, a bad digest, no size
+        ({"manifests": [{**_ENTRY, "digest": "latest", "artifactType": _SBOM}]}, None),
+        ({"manifests": [{**_ENTRY, "digest": "sha256:abc", "artifactType": _SBOM}]}, None),
+        (
+            {
+                "manifests": [
+                    {"mediaType": OCI_MANIFEST, "digest": _FIRST.digest, "artifactType": _SBOM}
+                ]
+            },
+            None,
+        ),
     ],
 )
 def test_first_listed_artifact_recognises_the_shape_of_a_referrers_list(
-    manifest: dict[str, object], expected: str | None
+    manifest: dict[str, object], expected: Descriptor | None
 ) -> None:
     assert first_listed_artifact(manifest) == expected
