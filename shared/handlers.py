@@ -221,10 +221,8 @@ class Handlers:
             result = self._outcome_result(reference, skipped)
             self.ledger.record("skipped", digest=subject.digest, reason=result.reason, **fields)
             self._log(result, origin, request.repository)
-            return result, manifest, subject
-        entry = self.ledger.start(
-            digest=subject.digest, key_version=self._key_version() or "", **fields
-        )
+            return result, None, subject  # never walk the entries of what is not signed
+        entry = self.ledger.start(digest=subject.digest, **fields)
         try:
             outcome: SignOutcome = self.service.sign_descriptor(request, subject)
         except SignerError as exc:
@@ -238,6 +236,8 @@ class Handlers:
             certificate_thumbprint=(
                 outcome.certificate_thumbprints[0] if isinstance(outcome, Signed) else None
             ),
+            # known now without a Key Vault call: the chain was loaded to sign or compare
+            key_version=self._key_version(),
         )
         self._log(result, origin, request.repository)
         if isinstance(outcome, Signed):

@@ -84,6 +84,7 @@ class LedgerEntry:
         reason: str = "",
         signature_digest: str | None = None,
         certificate_thumbprint: str | None = None,
+        key_version: str | None = None,
     ) -> None:
         """Set the outcome on this attempt's row (``signed``, ``skipped`` or ``failed``)."""
         if _check_status(status) == "signing":
@@ -94,6 +95,7 @@ class LedgerEntry:
                 reason=reason,
                 signatureDigest=signature_digest,
                 certificateThumbprint=certificate_thumbprint,
+                keyVersion=key_version,
             )
         )
         self._entity["finishedAt"] = self._ledger.clock()

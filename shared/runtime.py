@@ -114,11 +114,10 @@ def build_handlers(
 
 
 def _key_version(signer: Signer) -> str | None:
-    """The Key Vault key version in use (the last segment of the versioned kid).
+    """The Key Vault key version this thread signed with (the versioned kid's last segment).
 
-    None when the signer cannot tell yet: a cold Key Vault signer whose chain does not
-    load. The signing attempt that follows meets the same error where the handler records
-    it (raising here would skip the ledger row and the permanent/transient policy).
+    Asked after an attempt, when the chain is loaded, so it costs no Key Vault call. None
+    when the signer cannot tell: a ledger row is never lost over its key version.
     """
     try:
         kid = getattr(signer, "signing_key_id", None)

@@ -545,10 +545,13 @@ def test_event_for_another_referrer_is_skipped(make_app: MakeApp, repository_nam
 def test_untagged_event_for_the_tag_schema_index_is_skipped(
     make_app: MakeApp, repository_name: str
 ) -> None:
-    """The loop guard knows the index by content too, not only by its sha256-<hex> tag."""
-    app = make_app(SIGNER_SIGN_UNTAGGED="true")
+    """The loop guard knows the index by content too, not only by its sha256-<hex> tag.
+
+    With index children on, the entries of a skipped index are not walked either.
+    """
+    app = make_app(SIGNER_SIGN_UNTAGGED="true", SIGNER_SIGN_INDEX_CHILDREN="true")
     image = app.pusher.push_image(repository_name, "v1")
-    push_sbom_referrer(app.pusher, repository_name, image)
+    sbom, _ = push_sbom_referrer(app.pusher, repository_name, image)
     with app.client() as client:
         index = client.resolve(repository_name, "sha256-" + image.digest.split(":")[1]).descriptor
     event = push_event(
@@ -562,6 +565,7 @@ def test_untagged_event_for_the_tag_schema_index_is_skipped(
     [row] = app.history(index.digest)
     assert (row["status"], row["eventId"]) == ("skipped", "index")
     assert app.signatures(repository_name, index.digest, index.size, index.media_type) == []
+    assert app.history(sbom.digest) == []  # its entry was read, never handled as a child
 
 
 def test_an_index_of_artifacts_without_subjects_is_signed(
