@@ -15,16 +15,25 @@ well under the service's 32 K-character property limit; reasons come from error 
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import (
+    AzureError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 from azure.data.tables import TableClient, UpdateMode
 
-from shared.storage_clients import storage_error
+from shared.storage_clients import describe, storage_error
+
+log = logging.getLogger("signer.ledger")
 
 STATUSES = frozenset({"signing", "signed", "skipped", "failed"})
 REASON_LIMIT = 8000
@@ -209,8 +218,16 @@ class Ledger:
         return entity
 
     def write(self, entity: Mapping[str, Any], *, upsert: bool = False) -> None:
-        """Insert (or merge) one row, creating the table if this is its first row."""
-        for first_try in (True, False):
+        """Insert (or merge) one row, creating the table if this is its first row.
+
+        A connection lost mid-request is tried once more here: azure-core retries only
+        methods on its idempotent list, which has neither POST (insert) nor PATCH (merge).
+        Both are safe to repeat: RowKeys are unique, and merging the same values twice
+        leaves the same row. Without this, a kept-alive connection the server closed at
+        the wrong moment left a finished attempt's row at "signing".
+        """
+        created = resent = False
+        while True:
             try:
                 if upsert:
                     self._table.upsert_entity(entity, mode=UpdateMode.MERGE)
@@ -220,9 +237,15 @@ class Ledger:
             except ResourceExistsError:
                 return  # our own insert, retried after a lost answer: RowKeys are unique
             except ResourceNotFoundError as exc:
-                if not first_try:
+                if created:
                     raise storage_error("write signing ledger", exc) from None
+                created = True
                 self._create_table()
+            except (ServiceRequestError, ServiceResponseError) as exc:
+                if resent:
+                    raise storage_error("write signing ledger", exc) from None
+                resent = True
+                log.info("ledger write: %s, sending it once more", describe(exc))
             except AzureError as exc:
                 raise storage_error("write signing ledger", exc) from None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +20,7 @@ from shared.storage_clients import (
 )
 from signer.errors import TransientError
 from tests.plugins.azurite import ACCOUNT_KEY, StorageNames
+from tests.servers.fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.azurite
 
@@ -193,3 +195,60 @@ def test_identity_based_clients_use_the_configured_identity() -> None:
     assert isinstance(storage_credential(system), DefaultAzureCredential)
     assert table_service_client(settings).url.startswith("https://acct.table.core.windows.net")
     assert blob_service_client(settings).url.startswith("https://acct.blob.core.windows.net")
+
+
+@pytest.fixture
+def proxied_ledger(
+    azurite_connection_string: str, storage_names: StorageNames
+) -> Iterator[tuple[Ledger, FaultProxy, TableClient]]:
+    """A ledger whose table endpoint is a fault proxy in front of Azurite's."""
+    endpoint = re.search(r"TableEndpoint=(http://[^/;]+)", azurite_connection_string)
+    assert endpoint is not None
+    with FaultProxy(endpoint.group(1)) as proxy:
+        proxied = re.sub(
+            r"TableEndpoint=http://[^/;]+", f"TableEndpoint={proxy.url}", azurite_connection_string
+        )
+        service = table_service_client(StorageSettings(connection_string=proxied))
+        direct = TableClient.from_connection_string(azurite_connection_string, storage_names.table)
+        with service.get_table_client(storage_names.table) as client:
+            yield Ledger(client), proxy, direct
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+def test_a_connection_lost_mid_write_is_sent_once_more(
+    proxied_ledger: tuple[Ledger, FaultProxy, TableClient], method: str
+) -> None:
+    """azure-core does not retry POST or PATCH; the ledger does, once: both are safe to repeat.
+
+    ``after_forward``: the write reached the table and only the answer was lost, the case
+    where repeating must not break (an insert then meets its own row).
+    """
+    ledger, proxy, direct = proxied_ledger
+    ledger.record("skipped", digest=OTHER)  # the table exists: only the rule below fires
+    proxy.reset(method=method, path=r"/t", after_forward=True)
+
+    entry = ledger.start(digest=DIGEST, repository="team/app")
+    entry.finish("signed", signature_digest=OTHER)
+
+    assert proxy.count(outcome="reset") == 1
+    [row] = list(direct.query_entities(f"PartitionKey eq '{partition_key(DIGEST)}'"))
+    assert (row["status"], row["signatureDigest"], row["repository"]) == (
+        "signed",
+        OTHER,
+        "team/app",
+    )
+
+
+def test_a_connection_lost_twice_is_a_transient_error(
+    proxied_ledger: tuple[Ledger, FaultProxy, TableClient],
+) -> None:
+    ledger, proxy, direct = proxied_ledger
+    entry = ledger.start(digest=DIGEST)
+    proxy.reset(method="PATCH", path=r"/t", times=2)
+
+    with pytest.raises(StorageUnavailableError, match="no answer"):
+        entry.finish("signed")
+
+    assert proxy.count(outcome="reset") == 2
+    [row] = list(direct.query_entities(f"PartitionKey eq '{partition_key(DIGEST)}'"))
+    assert row["status"] == "signing"  # honest: the outcome never reached the table
