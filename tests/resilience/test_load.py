@@ -50,13 +50,19 @@ class Delivery:
 
 def _push_images(app: SignerApp, prefix: str) -> list[tuple[str, PushedImage]]:
     local = threading.local()
+    # one push at a time per repository: docker-registry's filesystem driver rewrites a
+    # blob's link file in place, so a manifest PUT racing another upload of the same {}
+    # config can find it empty and answer 400 MANIFEST_BLOB_UNKNOWN (seen once in ~10)
+    repository_locks = [threading.Lock() for _ in range(REPOSITORIES)]
 
     def push(i: int) -> tuple[str, PushedImage]:
         pusher = getattr(local, "pusher", None)
         if pusher is None:
             pusher = local.pusher = ImagePusher(app.pusher.base_url)
         repository = f"{prefix}/r{i % REPOSITORIES}"
-        return repository, pusher.push_image(repository, f"v{i}", layer_text=f"image {i}\n")
+        with repository_locks[i % REPOSITORIES]:
+            image = pusher.push_image(repository, f"v{i}", layer_text=f"image {i}\n")
+        return repository, image
 
     with ThreadPoolExecutor(8) as pool:
         return list(pool.map(push, range(IMAGES)))
