@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ from signer.registry.referrers import (
     to_descriptors,
 )
 from signer.registry.response import HttpResponse
-from signer.registry.transport import BodyTooLargeError, Transport
+from signer.registry.transport import BodyTooLargeError, Transport, error_codes, error_detail
 from signer.registry.uploads import BlobUploader
 
 _log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ _log = logging.getLogger(__name__)
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024
 MAX_BLOB_SIZE = 32 * 1024 * 1024
 MAX_REFERRER_PAGES = 50
+BLOB_RACE_PAUSE = 0.2  # seconds before a manifest PUT is sent again after BLOB_UNKNOWN
 _WRITTEN_INDEX_MEMORY = 1024
 MANIFEST_ACCEPT = ", ".join(MANIFEST_MEDIA_TYPES)
 
@@ -359,15 +361,29 @@ class RegistryClient:
         self, repository: str, reference: str, body: bytes, media_type: str
     ) -> HttpResponse:
         what = f"manifest {repository}{'@' if ':' in reference else ':'}{reference}"
-        response = self._transport.request(
-            "PUT",
-            f"/v2/{repository}/manifests/{reference}",
-            scope=self.scope(repository),
-            what=what,
-            expect=(201,),
-            headers={"Content-Type": media_type},
-            data=body,
-        )
+        for attempt in (1, 2):
+            response = self._transport.request(
+                "PUT",
+                f"/v2/{repository}/manifests/{reference}",
+                scope=self.scope(repository),
+                what=what,
+                expect=(201, 400),
+                headers={"Content-Type": media_type},
+                data=body,
+            )
+            if response.status == 201:
+                break
+            # every blob (or manifest) it names was uploaded or seen just before: a registry
+            # that cannot find one is catching up, not refusing. distribution's filesystem
+            # driver rewrites a blob's link in place while another upload of it commits.
+            if "MANIFEST_BLOB_UNKNOWN" not in error_codes(response):
+                self._transport.fail(response, what)
+            if attempt == 2:
+                raise TransientRegistryError(
+                    f"{what} at {self.registry}: the registry does not see content it has "
+                    f"just accepted ({error_detail(response)}); try again"
+                )
+            time.sleep(BLOB_RACE_PAUSE)
         answered = response.headers.get("Docker-Content-Digest")
         if answered and answered != digest_of(body):
             raise DigestMismatchError(f"{what}: registry stored {answered}")

@@ -91,6 +91,18 @@ def error_detail(response: HttpResponse) -> str:
     return " ".join(text.split())
 
 
+def error_codes(response: HttpResponse) -> set[str]:
+    """The ``code`` of every entry in a distribution-spec error body (empty if none)."""
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return set()
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, list):
+        return set()
+    return {str(e["code"]) for e in errors if isinstance(e, dict) and "code" in e}
+
+
 class Transport:
     def __init__(
         self,

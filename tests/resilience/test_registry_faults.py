@@ -343,3 +343,49 @@ def test_loop_guard_read_failing_is_transient_and_redelivery_skips(
     skipped, _ = app.history(index.digest)
     assert (skipped["status"], skipped["eventId"]) == ("skipped", "evt-index")
     assert app.signatures(repository_name, index.digest, index.size, OCI_INDEX) == []
+
+
+def test_blob_unknown_on_signature_put_is_sent_again_and_signs(
+    proxied_app: MakeApp, registry_proxy: FaultProxy, repository_name: str
+) -> None:
+    """docker-registry can briefly not see a blob it accepted while another upload commits."""
+    app, image = _setup(proxied_app, registry_proxy, repository_name)
+    registry_proxy.fail(400, method="PUT", path=SIGNATURE_PUT, code="MANIFEST_BLOB_UNKNOWN")
+
+    app.deliver(_event(registry_proxy, repository_name, image, "evt-1"))
+
+    assert registry_proxy.count(outcome="status") == 1
+    assert registry_proxy.count("PUT", SIGNATURE_PUT) == 2
+    signature = assert_signed_once(app, repository_name, image)
+    [row] = app.history(image.digest)
+    assert (row["status"], row["signatureDigest"]) == ("signed", signature)
+
+
+def test_blob_unknown_twice_is_transient_and_redelivery_signs(
+    proxied_app: MakeApp, registry_proxy: FaultProxy, repository_name: str
+) -> None:
+    app, image = _setup(proxied_app, registry_proxy, repository_name)
+    registry_proxy.fail(
+        400, method="PUT", path=SIGNATURE_PUT, code="MANIFEST_BLOB_UNKNOWN", times=2
+    )
+    event = _event(registry_proxy, repository_name, image, "evt-1")
+
+    with pytest.raises(TransientRegistryError, match="does not see content it has just"):
+        app.deliver(event)
+    app.deliver(event)
+
+    assert_signed_once(app, repository_name, image)
+    assert [r["status"] for r in app.history(image.digest)] == ["signed", "failed"]
+
+
+def test_other_400_on_signature_put_is_permanent(
+    proxied_app: MakeApp, registry_proxy: FaultProxy, repository_name: str
+) -> None:
+    app, image = _setup(proxied_app, registry_proxy, repository_name)
+    registry_proxy.fail(400, method="PUT", path=SIGNATURE_PUT, code="MANIFEST_INVALID")
+
+    event = _event(registry_proxy, repository_name, image, "evt-1")
+    [result] = app.handlers.on_event(event["id"], event["eventType"], event["data"])
+
+    assert (result.status, registry_proxy.count("PUT", SIGNATURE_PUT)) == ("failed", 1)
+    assert "MANIFEST_INVALID" in result.reason

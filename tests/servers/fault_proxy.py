@@ -78,6 +78,7 @@ class Rule:
     retry_after: str | None = None
     seconds: float = 0.0
     after_forward: bool = False
+    code: str | None = None  # the distribution-spec error code of a "status" answer
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -165,6 +166,7 @@ class FaultProxy(BackgroundServer):
         retry_after: str | int | None = None,
         seconds: float = 0.0,
         after_forward: bool = False,
+        code: str | None = None,
     ) -> Rule:
         rule = Rule(
             method=method.upper() if method else None,
@@ -175,6 +177,7 @@ class FaultProxy(BackgroundServer):
             retry_after=None if retry_after is None else str(retry_after),
             seconds=seconds,
             after_forward=after_forward,
+            code=code,
         )
         with self._lock:
             self._rules.append(rule)
@@ -189,8 +192,9 @@ class FaultProxy(BackgroundServer):
         times: int = 1,
         retry_after: str | int | None = None,
         after_forward: bool = False,
+        code: str | None = None,
     ) -> Rule:
-        """Answer the next ``times`` matching requests with ``status``."""
+        """Answer the next ``times`` matching requests with ``status`` (and error ``code``)."""
         return self.add_rule(
             "status",
             method=method,
@@ -199,6 +203,7 @@ class FaultProxy(BackgroundServer):
             status=status,
             retry_after=retry_after,
             after_forward=after_forward,
+            code=code,
         )
 
     def reset(
@@ -371,7 +376,9 @@ class _Handler(FaultyHandler):
     def _apply(self, rule: Rule, method: str, path: str) -> None:
         if rule.action == "status":
             self.proxy._record(Seen(method, path, "status", rule.status))
-            self._send_error(rule.status, "injected by the fault proxy", rule.retry_after)
+            self._send_error(
+                rule.status, "injected by the fault proxy", rule.retry_after, rule.code
+            )
         elif rule.action == "reset":
             self.proxy._record(Seen(method, path, "reset", None))
             self.reset_connection()
@@ -401,8 +408,10 @@ class _Handler(FaultyHandler):
         if method != "HEAD":
             self.wfile.write(content)
 
-    def _send_error(self, status: int, message: str, retry_after: str | None) -> None:
-        code = {429: "TOOMANYREQUESTS"}.get(status, "UNAVAILABLE")
+    def _send_error(
+        self, status: int, message: str, retry_after: str | None, code: str | None = None
+    ) -> None:
+        code = code or {429: "TOOMANYREQUESTS"}.get(status, "UNAVAILABLE")
         data = json.dumps({"errors": [{"code": code, "message": message}]}).encode()
         self.send_response_only(status)
         self.send_header("Content-Type", "application/json")
