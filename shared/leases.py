@@ -29,6 +29,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from azure.core.exceptions import (
@@ -36,10 +37,12 @@ from azure.core.exceptions import (
     HttpResponseError,
     ResourceExistsError,
 )
-from azure.storage.blob import BlobClient, BlobLeaseClient, ContainerClient
 
 from shared.storage_clients import describe, error_code, storage_error
 from signer.errors import TransientError
+
+if TYPE_CHECKING:  # the blob SDK is imported where the clients are built, not at import
+    from azure.storage.blob import BlobClient, BlobLeaseClient, ContainerClient
 
 log = logging.getLogger("signer.leases")
 

@@ -20,7 +20,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import (
     AzureError,
@@ -29,9 +29,11 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.data.tables import TableClient, UpdateMode
 
 from shared.storage_clients import describe, storage_error
+
+if TYPE_CHECKING:  # the tables SDK is imported where the client is built, not at import
+    from azure.data.tables import TableClient
 
 log = logging.getLogger("signer.ledger")
 
@@ -226,6 +228,8 @@ class Ledger:
         leaves the same row. Without this, a kept-alive connection the server closed at
         the wrong moment left a finished attempt's row at "signing".
         """
+        from azure.data.tables import UpdateMode  # noqa: PLC0415 - loaded with the client
+
         created = resent = False
         while True:
             try:
