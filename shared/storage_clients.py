@@ -21,6 +21,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+from urllib3.util.retry import Retry
 
 from shared.settings import StorageSettings
 from signer.errors import TransientError
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 CONNECTION_TIMEOUT = 5.0
 READ_TIMEOUT = 20.0
 # connections kept per host: requests' default of 10 is below the Functions worker's
-# thread count under load, and every connection beyond it was closed after each call
+# thread count under load, and connections beyond it were closed instead of reused
 POOL_SIZE = 32
 
 
@@ -87,7 +88,11 @@ def _options(**extra: Any) -> dict[str, Any]:
 
     timeouts = {"connection_timeout": CONNECTION_TIMEOUT, "read_timeout": READ_TIMEOUT}
     session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+    # as azure-core mounts its own: urllib3 retries nothing, the SDK's retry policy decides
+    no_retries = Retry(total=False, redirect=False, raise_on_status=False)
+    adapter = requests.adapters.HTTPAdapter(
+        pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=no_retries
+    )
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     # a transport built here takes the timeouts itself (the client's kwargs no longer
