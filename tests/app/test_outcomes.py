@@ -7,24 +7,17 @@ real ``ManagedIdentityCredential``; the topic checks it was issued for Event Gri
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import json
 import logging
-import ssl
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from azure.identity import ManagedIdentityCredential
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from shared.outcomes import (
     EventGridOutcomePublisher,
@@ -32,6 +25,7 @@ from shared.outcomes import (
     Publisher,
     outcome_publisher,
 )
+from tests.servers.loopback import BackgroundServer, LoopbackHTTPServer, server_tls_context
 from tests.servers.msi import ManagedIdentityServer
 
 EVENTGRID_RESOURCE = "https://eventgrid.azure.net"
@@ -55,42 +49,10 @@ class Topic:
     requests: list[Recorded] = field(default_factory=list)
 
 
-def _self_signed(tmp: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp / "topic.pem", tmp / "topic.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
-
-
 @pytest.fixture
 def topic(tmp_path: Path, msi_server: ManagedIdentityServer) -> Iterator[Topic]:
     """An HTTPS Event Grid topic that records each publish and checks the bearer token."""
-    cert_file, key_file = _self_signed(tmp_path)
-    state = Topic(endpoint="", ca_file=cert_file)
+    state = Topic(endpoint="", ca_file=tmp_path / "topic-ca.pem")
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -108,18 +70,16 @@ def topic(tmp_path: Path, msi_server: ManagedIdentityServer) -> Iterator[Topic]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    state.endpoint = f"https://127.0.0.1:{server.server_address[1]}/api/events"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    class TopicServer(BackgroundServer):
+        thread_name = "eventgrid-topic"
+
+        def make_server(self) -> LoopbackHTTPServer:
+            context = server_tls_context(tmp_path, state.ca_file)
+            return LoopbackHTTPServer(Handler, context=context)
+
+    with TopicServer() as server:
+        state.endpoint = f"https://{server.host}/api/events"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _publisher(topic: Topic) -> Publisher:
