@@ -73,34 +73,32 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def error_detail(response: HttpResponse) -> str:
-    """``CODE: message`` from a distribution-spec error body, else a short text excerpt."""
+def _error_entries(response: HttpResponse) -> list[Any]:
+    """The ``errors`` list of a distribution-spec error body, as sent ([] if none)."""
     try:
         body = json.loads(response.content)
     except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("errors"), list) and body["errors"]:
-        parts = []
-        for item in body["errors"][:3]:
-            if isinstance(item, dict):
-                code, message = item.get("code", ""), item.get("message", "")
-                parts.append(f"{code}: {message}".strip(": "))
-        if parts:
-            return "; ".join(parts)[:300]
+        return []
+    errors = body.get("errors") if isinstance(body, dict) else None
+    return errors if isinstance(errors, list) else []
+
+
+def error_detail(response: HttpResponse) -> str:
+    """``CODE: message`` from a distribution-spec error body, else a short text excerpt."""
+    parts = []
+    for item in _error_entries(response)[:3]:
+        if isinstance(item, dict):
+            code, message = item.get("code", ""), item.get("message", "")
+            parts.append(f"{code}: {message}".strip(": "))
+    if parts:
+        return "; ".join(parts)[:300]
     text = response.content[:200].decode("utf-8", "replace").strip()
     return " ".join(text.split())
 
 
 def error_codes(response: HttpResponse) -> set[str]:
     """The ``code`` of every entry in a distribution-spec error body (empty if none)."""
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        return set()
-    errors = body.get("errors") if isinstance(body, dict) else None
-    if not isinstance(errors, list):
-        return set()
-    return {str(e["code"]) for e in errors if isinstance(e, dict) and "code" in e}
+    return {str(e["code"]) for e in _error_entries(response) if isinstance(e, dict) and "code" in e}
 
 
 class Transport:
