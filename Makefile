@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup test lint typecheck pytest demo stop bench checkov clean
+.PHONY: setup test lint typecheck pytest fuzz demo stop bench checkov clean
 
 setup: $(VENV)/.installed node_modules/.installed /usr/bin/docker-registry
 
@@ -36,6 +36,13 @@ pytest: setup
 	$(VENV)/bin/pytest -q
 
 test: setup lint typecheck pytest checkov
+
+# Random exploration, not part of CI: the property tests with random seeds and
+# FUZZ_FACTOR (default 20) times the examples; failures are kept in .hypothesis/.
+fuzz: setup
+	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest -q $(FUZZ_TESTS)
+
+FUZZ_TESTS = $(shell grep -rl --include='test_*.py' '^from hypothesis' tests)
 
 demo: setup
 	$(PY) -m scripts.demo

@@ -9,11 +9,12 @@ from typing import Any
 
 import cbor2
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
 from signer.envelope import parse_envelope
 from signer.errors import EnvelopeError
+from tests.fuzzing import examples
 from tests.verifier.vectors import case
 
 GOOD = case("rsa2048-selfsigned-cose").envelope
@@ -162,13 +163,13 @@ def _parse_or_envelope_error(blob: bytes) -> None:
         parse_envelope(blob)
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@examples(400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(st.binary(max_size=256))
 def test_random_bytes_only_raise_envelope_error(blob: bytes) -> None:
     _parse_or_envelope_error(blob)
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@examples(400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(st.data())
 def test_mutated_envelopes_only_raise_envelope_error(data: st.DataObject) -> None:
     blob = bytearray(GOOD)
@@ -188,7 +189,7 @@ def test_mutated_envelopes_only_raise_envelope_error(data: st.DataObject) -> Non
     _parse_or_envelope_error(bytes(blob))
 
 
-@settings(max_examples=300, deadline=None)
+@examples(300, deadline=None)
 @given(
     st.recursive(
         st.none() | st.booleans() | st.integers() | st.binary(max_size=8) | st.text(max_size=8),

@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import pytest
 from azure.data.tables import TableClient
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, given
 from hypothesis import strategies as st
 
 from scripts.devcert import ensure_dev_certificate
@@ -32,6 +32,7 @@ from signer.reference import Reference
 from signer.registry import ReferrerList
 from signer.service import SigningService
 from signer.signers.local import LocalSigner
+from tests.fuzzing import examples
 
 HOST = "myregistry.azurecr.io"
 
@@ -256,7 +257,7 @@ near_events = st.builds(
     _event, _near_valid(repositories), _near_valid(digests), st.none() | _near_valid(tags),
     st.sampled_from([HOST, "other.azurecr.io"]) | _near_valid(hosts),
 )  # fmt: skip
-quiet = settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+quiet = examples(150, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 @quiet

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from signer.errors import EnvelopeError, SignatureVerificationError
@@ -20,6 +20,7 @@ from signer.payload import build_payload
 from signer.signers.local import LocalSigner
 from signer.verifier import parse, verify_integrity
 from signer.verifier.jws import parse_jws
+from tests.fuzzing import examples
 from tests.verifier.vectors import NOW, ROOT, SIGNING_AGENT, case
 
 VECTOR = case("rsa2048-selfsigned-jws")
@@ -203,7 +204,7 @@ def test_envelope_structure_rules(blob: bytes, reason: str) -> None:
         parse_jws(blob)
 
 
-@settings(max_examples=300, deadline=None)
+@examples(300, deadline=None)
 @given(st.data())
 def test_mutated_jws_only_raises_envelope_error(data: st.DataObject) -> None:
     blob = bytearray(VECTOR.envelope)
