@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.plugins.keyvault",
     "tests.plugins.azurite",
     "tests.plugins.app",
+    "tests.plugins.reference",
 ]
