@@ -11,9 +11,9 @@ import base64
 import threading
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import urlsplit
 
 from signer.errors import AuthenticationError
+from signer.http.urls import UnsafeUrlError, origin_of
 from signer.registry.response import Sender
 from signer.registry.tokens import Challenge, TokenCache, parse_challenge, token_from_json
 
@@ -49,11 +49,19 @@ def basic_header(username: str, password: str) -> str:
 
 
 def check_realm(realm: str, request: AuthRequest) -> str:
-    """Only an absolute https realm (or http when the client is explicitly insecure)."""
-    parts = urlsplit(realm)
-    if parts.scheme not in ("https", "http") or not parts.netloc:
-        raise AuthenticationError(f"registry {request.registry} sent an unusable token realm")
-    if parts.scheme == "http" and not request.insecure:
+    """Only an absolute https realm (or http when the client is explicitly insecure).
+
+    The realm may be on another host (Docker Hub's auth.docker.io is): that host, named
+    by the registry's own challenge, is the one place besides the registry that sees the
+    credentials, and only the token request goes there.
+    """
+    try:
+        origin = origin_of(realm)
+    except UnsafeUrlError as exc:
+        raise AuthenticationError(
+            f"registry {request.registry} sent an unusable token realm: {exc}"
+        ) from None
+    if origin.scheme == "http" and not request.insecure:
         raise AuthenticationError(
             f"registry {request.registry} asks for credentials at a plain-http token realm; "
             "refused (use insecure=True only for local test registries)"

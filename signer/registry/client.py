@@ -53,7 +53,12 @@ from signer.registry.referrers import (
     to_descriptors,
 )
 from signer.registry.response import HttpResponse
-from signer.registry.transport import BodyTooLargeError, Transport, error_codes, error_detail
+from signer.registry.transport import (
+    ResponseTooLargeError,
+    Transport,
+    error_codes,
+    error_detail,
+)
 from signer.registry.uploads import BlobUploader
 
 _log = logging.getLogger(__name__)
@@ -192,7 +197,7 @@ class RegistryClient:
                 what=what,
                 max_body=descriptor.size,
             )
-        except BodyTooLargeError:
+        except ResponseTooLargeError:
             raise DigestMismatchError(
                 f"{what}: registry sent more than the descriptor's {descriptor.size} bytes"
             ) from None
@@ -211,7 +216,7 @@ class RegistryClient:
                 headers={"Accept": accept},
                 max_body=MAX_MANIFEST_SIZE,
             )
-        except BodyTooLargeError as exc:
+        except ResponseTooLargeError as exc:
             size = f"{exc.size} bytes" if exc.size is not None else "more than the limit"
             raise ManifestTooLargeError(
                 f"{what} is {size}; manifests larger than {MAX_MANIFEST_SIZE} bytes are refused"
@@ -281,7 +286,7 @@ class RegistryClient:
                 headers={"Accept": OCI_INDEX},
                 max_body=MAX_MANIFEST_SIZE,
             )
-        except BodyTooLargeError:
+        except ResponseTooLargeError:
             raise ManifestTooLargeError(
                 f"{what} is larger than {MAX_MANIFEST_SIZE} bytes"
             ) from None
@@ -409,8 +414,8 @@ class RegistryClient:
 def _json_object(content: bytes, what: str) -> dict[str, Any]:
     try:
         value = json.loads(content)
-    except ValueError:
-        raise RegistryError(f"{what} is not valid JSON") from None
+    except (ValueError, RecursionError):
+        raise RegistryError(f"{what} is not valid JSON (or nested too deeply)") from None
     if not isinstance(value, dict):
         raise RegistryError(f"{what} is not a JSON object")
     return value

@@ -12,9 +12,9 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urljoin
 
 from signer.errors import InvalidReferenceError, RegistryError
+from signer.http.urls import UnsafeUrlError, resolve
 from signer.models import Descriptor
 
 ReferrersSource = Literal["api", "tag-schema"]
@@ -47,8 +47,8 @@ def parse_index_entries(content: bytes, what: str) -> list[dict[str, Any]]:
     """The ``manifests`` array of an image index, as raw JSON objects."""
     try:
         body = json.loads(content)
-    except ValueError:
-        raise RegistryError(f"{what} is not valid JSON") from None
+    except (ValueError, RecursionError):
+        raise RegistryError(f"{what} is not valid JSON (or nested too deeply)") from None
     if not isinstance(body, dict):
         raise RegistryError(f"{what} is not a JSON object")
     manifests = body.get("manifests", [])
@@ -71,11 +71,20 @@ def to_descriptors(entries: list[dict[str, Any]]) -> tuple[Descriptor, ...]:
 
 
 def next_page(link_header: str | None, current_url: str) -> str | None:
-    """The ``rel="next"`` target of a ``Link`` header, resolved against the current URL."""
+    """The ``rel="next"`` target of a ``Link`` header, resolved against the current URL.
+
+    The result may name any origin: the transport refuses to send registry credentials
+    (or anything) to one that is not the registry's own.
+    """
     if not link_header:
         return None
     match = _LINK_NEXT_RE.search(link_header)
-    return urljoin(current_url, match.group(1)) if match else None
+    if not match:
+        return None
+    try:
+        return resolve(current_url, match.group(1))
+    except UnsafeUrlError as exc:
+        raise RegistryError(f"the registry's next-page link is unusable: {exc}") from None
 
 
 def merge_entries(

@@ -1,25 +1,17 @@
-"""What the transport hands back: a fully read, size-capped HTTP answer.
+"""What the registry auth flows send through: the transport's unauthenticated sender.
 
-Reading the body inside the transport lets a failure half-way through a body be
-retried like any other connection error, and keeps ``requests`` objects (which
-hold sockets) out of the rest of the package.
+``HttpResponse`` (a fully read, size-capped answer) comes from ``signer.http``; it is
+re-exported here for the registry package's modules.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-from requests.structures import CaseInsensitiveDict
+from signer.http import HttpResponse
 
-
-@dataclass(frozen=True)
-class HttpResponse:
-    status: int
-    headers: CaseInsensitiveDict[str]
-    content: bytes
-    url: str
+__all__ = ["HttpResponse", "Sender"]
 
 
 class Sender(Protocol):

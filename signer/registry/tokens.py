@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import threading
 import time
@@ -16,8 +17,16 @@ from signer.errors import AuthenticationError
 #: lifetime assumed when neither ``expires_in`` nor a JWT ``exp`` says otherwise
 #: (the Docker token spec's default is 60 s)
 DEFAULT_TOKEN_LIFETIME = 60.0
+#: a token endpoint's word on lifetime is believed up to this (a day): a hostile or broken
+#: answer (``exp`` of 1e300, ``expires_in`` NaN) must not pin a token for ever
+MAX_TOKEN_LIFETIME = 24 * 3600.0
 #: stop using a token this long before it expires (capped at 10% of its lifetime)
 EXPIRY_MARGIN = 60.0
+
+#: RFC 6750 b64token: what a bearer token may hold. Anything else (a newline, a non-Latin-1
+#: character) would be refused by the HTTP layer with a message that quotes the header.
+_TOKEN_RE = re.compile(r"[A-Za-z0-9\-._~+/]+=*\Z")
+MAX_TOKEN_LENGTH = 16 * 1024
 
 _PARAM_RE = re.compile(r'([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
 
@@ -55,21 +64,25 @@ def jwt_expiry(token: str) -> float | None:
     payload = parts[1] + "=" * (-len(parts[1]) % 4)
     try:
         claims = json.loads(base64.urlsafe_b64decode(payload))
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):
         return None
     exp = claims.get("exp") if isinstance(claims, dict) else None
     if isinstance(exp, int | float) and not isinstance(exp, bool):
-        return float(exp)
+        try:
+            value = float(exp)
+        except OverflowError:
+            return None
+        return value if math.isfinite(value) else None
     return None
 
 
 def token_lifetime(token: str, expires_in: object = None) -> float:
     """Seconds the token may be used for, from ``expires_in``, else its JWT ``exp``."""
     if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) and expires_in > 0:
-        return float(expires_in)
+        return float(min(expires_in, MAX_TOKEN_LIFETIME))
     exp = jwt_expiry(token)
     if exp is not None:
-        return max(0.0, exp - time.time())
+        return min(max(0.0, exp - time.time()), MAX_TOKEN_LIFETIME)
     return DEFAULT_TOKEN_LIFETIME
 
 
@@ -77,12 +90,16 @@ def token_from_json(content: bytes, fields: tuple[str, ...], what: str) -> tuple
     """Pick the token out of a token endpoint's JSON answer; returns (token, lifetime)."""
     try:
         body = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict):
         for name in fields:
             token = body.get(name)
             if isinstance(token, str) and token:
+                if len(token) > MAX_TOKEN_LENGTH or not _TOKEN_RE.match(token):
+                    raise AuthenticationError(
+                        f"{what} answered with a malformed {name} (not a bearer token)"
+                    )
                 return token, token_lifetime(token, body.get("expires_in"))
     raise AuthenticationError(f"{what} answered without a {' or '.join(fields)}")
 

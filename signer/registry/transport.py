@@ -1,9 +1,13 @@
-"""HTTP to one registry: retries, auth, size caps, and error mapping in one place.
+"""HTTP to one registry: retries, auth, origin rules, size caps and error mapping in one place.
 
-One ``requests.Session`` (its urllib3 pool is thread-safe) is shared by all
-workers; nothing on the session is mutated after construction, so sharing it is
-safe. Bodies are read here, under a cap, so a connection that dies mid-body is
-retried like any other transient failure.
+Requests go through ``signer.http.HttpClient`` (pooled, a hard deadline per attempt, the
+proxy and CA-bundle environment azure-core honours). The registry's credentials are
+attached only to requests for the registry's own origin: a URL that a registry answer
+names (a next page, an upload session, a redirect) on another origin is refused, or
+fetched without them where the protocol needs it (an upload session on a storage front
+end; redirects are handled by the HTTP client, which drops ``Authorization`` when one
+leaves the origin). Every transport failure becomes a ``RegistryError`` or
+``TransientRegistryError`` whose message holds no secret.
 """
 
 from __future__ import annotations
@@ -14,11 +18,9 @@ import random
 import time
 from collections.abc import Collection, Mapping
 from typing import Any, NoReturn
+from urllib.parse import urlencode
 
-import requests
-from requests.adapters import HTTPAdapter
-from requests.structures import CaseInsensitiveDict
-
+from signer import SIGNING_AGENT
 from signer.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -26,21 +28,25 @@ from signer.errors import (
     RegistryError,
     TransientRegistryError,
 )
+from signer.http import FailureKind, HttpClient, HttpResponse, TransportError, origin_of
+from signer.http.client import DEFAULT_BODY_LIMIT, parse_decimal
+from signer.http.urls import UnsafeUrlError
 from signer.reference import validate_registry
-from signer.registry.auth import AuthRequest, RegistryAuth
-from signer.registry.response import HttpResponse
+from signer.registry.auth import AuthRequest, RegistryAuth, basic_header
 
-USER_AGENT = "acr-notary-signer/0.1"
-ERROR_BODY_LIMIT = 64 * 1024
-DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: seconds one registry call may spend on retries before it gives up as transient: an
+#: event must finish (or fail) within Event Grid's 30 s delivery timeout
+CALL_BUDGET = 20.0
 
 
-class BodyTooLargeError(Exception):
-    """Internal: a success body exceeded the caller's cap (callers pick the public error)."""
+class ResponseTooLargeError(RegistryError):
+    """A success body exceeded the cap the caller set (callers may word it better)."""
 
-    def __init__(self, size: int | None) -> None:
-        super().__init__(f"response body larger than allowed ({size} bytes)")
+    code = "response_too_large"
+
+    def __init__(self, message: str, size: int | None) -> None:
+        super().__init__(message)
         self.size = size
 
 
@@ -61,23 +67,27 @@ def split_registry(registry: str, insecure: bool) -> tuple[str, str]:
 
 
 def retry_after_seconds(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` value (delta-seconds or an HTTP date), else None."""
     if not value:
         return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
+    seconds = parse_decimal(value)
+    if seconds is not None:
+        return float(seconds)
     try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        when = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+    try:
+        return max(0.0, when.timestamp() - time.time())
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _error_entries(response: HttpResponse) -> list[Any]:
     """The ``errors`` list of a distribution-spec error body, as sent ([] if none)."""
     try:
         body = json.loads(response.content)
-    except ValueError:
+    except (ValueError, RecursionError):
         return []
     errors = body.get("errors") if isinstance(body, dict) else None
     return errors if isinstance(errors, list) else []
@@ -91,14 +101,21 @@ def error_detail(response: HttpResponse) -> str:
             code, message = item.get("code", ""), item.get("message", "")
             parts.append(f"{code}: {message}".strip(": "))
     if parts:
-        return "; ".join(parts)[:300]
-    text = response.content[:200].decode("utf-8", "replace").strip()
-    return " ".join(text.split())
+        return _printable("; ".join(parts))[:300]
+    return _printable(response.content[:200].decode("utf-8", "replace"))
+
+
+def _printable(text: str) -> str:
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 def error_codes(response: HttpResponse) -> set[str]:
     """The ``code`` of every entry in a distribution-spec error body (empty if none)."""
     return {str(e["code"]) for e in _error_entries(response) if isinstance(e, dict) and "code" in e}
+
+
+def _where(url: str) -> str:
+    return url.split("?", 1)[0]
 
 
 class Transport:
@@ -113,26 +130,35 @@ class Transport:
         retry_backoff: float,
         max_retry_after: float,
         pool_size: int = 32,
+        call_budget: float = CALL_BUDGET,
     ) -> None:
         self.registry, self.base_url = split_registry(registry, insecure)
+        self._call_budget = call_budget
+        self.origin = origin_of(self.base_url)
         self.insecure = insecure
         self._auth = auth
-        self._timeout = timeout
         self._retries = max(0, retries)
         self._backoff = retry_backoff
         self._max_retry_after = max_retry_after
-        self._session = requests.Session()
-        self._session.trust_env = False  # no proxies or .netrc credentials picked up by surprise
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
-        self._session.headers["User-Agent"] = USER_AGENT
+        self._http = HttpClient(timeout=timeout, pool_size=pool_size, user_agent=SIGNING_AGENT)
 
     def close(self) -> None:
-        self._session.close()
+        self._http.close()
 
     def url(self, path: str) -> str:
-        return path if "://" in path else self.base_url + path
+        """An absolute URL on the registry's own origin; anything else is refused."""
+        if path.startswith("/") and not path.startswith("//"):
+            return self.base_url + path
+        try:
+            same = origin_of(path) == self.origin
+        except UnsafeUrlError as exc:
+            raise RegistryError(f"registry {self.registry} named an unusable URL: {exc}") from None
+        if not same:
+            raise RegistryError(
+                f"registry {self.registry} pointed a request at another origin; refused "
+                "(its credentials are only ever sent to itself)"
+            )
+        return path
 
     # -- raw sending with retries ------------------------------------------------
 
@@ -147,88 +173,76 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         max_body: int = DEFAULT_BODY_LIMIT,
     ) -> HttpResponse:
-        """One request, retried on 5xx/429/connection errors; no registry auth added."""
-        if url.startswith("http://") and not self.insecure:
-            raise ConfigurationError(f"refusing plain http request to {self._where(url)}")
+        """One request, retried on 5xx/429/connection errors; no registry auth added.
+
+        ``url`` is absolute (a token realm, an upload session); ``basic`` credentials are
+        sent only where the caller decided they belong.
+        """
+        try:
+            target = origin_of(url)
+        except UnsafeUrlError as exc:
+            raise RegistryError(f"registry {self.registry} named an unusable URL: {exc}") from None
+        if target.scheme == "http" and not self.insecure:
+            raise RegistryError(f"refusing plain http request to {_where(url)}")
+        all_headers = dict(headers or {})
+        body: bytes | None
+        if isinstance(data, Mapping):
+            body = urlencode(list(data.items())).encode("ascii")
+            all_headers["Content-Type"] = "application/x-www-form-urlencoded"
+        else:
+            body = data
+        if basic is not None:
+            all_headers["Authorization"] = basic_header(*basic)
+        if params:
+            items = list(params.items()) if isinstance(params, Mapping) else list(params)
+            url = f"{url}{'&' if '?' in url else '?'}{urlencode(items)}"
+        started = time.monotonic()
         attempt = 0
         while True:
             try:
-                response = self._once(
-                    method,
-                    url,
-                    params=params,
-                    data=data,
-                    basic=basic,
-                    headers=headers,
-                    max_body=max_body,
+                response = self._http.exchange(
+                    method, url, headers=all_headers, body=body, max_body=max_body
                 )
-            except requests.exceptions.SSLError:
-                raise RegistryError(
-                    f"TLS handshake with {self.registry} failed (is it an https registry?)"
-                ) from None
-            except (
-                requests.ConnectionError,
-                requests.Timeout,
-                requests.exceptions.ChunkedEncodingError,
-            ) as exc:
-                if attempt >= self._retries:
+            except TransportError as exc:
+                self._raise_permanent(exc, method, url)
+                if attempt >= self._retries or self._out_of_budget(started):
                     raise TransientRegistryError(
-                        f"{method} {self._where(url)}: {type(exc).__name__} after "
-                        f"{attempt + 1} attempts"
+                        f"{method} {_where(url)}: {exc.detail} after {attempt + 1} attempts"
                     ) from None
                 self._sleep(self._delay(attempt))
             else:
                 if response.status not in _RETRY_STATUSES:
                     return response
                 wait = retry_after_seconds(response.headers.get("Retry-After"))
-                if attempt >= self._retries or (wait is not None and wait > self._max_retry_after):
+                if (
+                    attempt >= self._retries
+                    or (wait is not None and wait > self._max_retry_after)
+                    or self._out_of_budget(started)
+                ):
                     raise TransientRegistryError(
-                        f"{method} {self._where(url)}: HTTP {response.status} after "
+                        f"{method} {_where(url)}: HTTP {response.status} after "
                         f"{attempt + 1} attempts"
                         + (f" (Retry-After {wait:.0f}s)" if wait is not None else "")
                     )
                 self._sleep(self._delay(attempt) if wait is None else wait)
             attempt += 1
 
-    def _once(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: Mapping[str, Any] | list[tuple[str, str]] | None,
-        data: Mapping[str, str] | bytes | None,
-        basic: tuple[str, str] | None,
-        headers: Mapping[str, str] | None,
-        max_body: int,
-    ) -> HttpResponse:
-        with self._session.request(
-            method,
-            url,
-            params=params,
-            data=data,
-            auth=basic,
-            headers=dict(headers or {}),
-            timeout=self._timeout,
-            stream=True,
-        ) as raw:
-            ok = 200 <= raw.status_code < 300
-            limit = max_body if ok else ERROR_BODY_LIMIT
-            length = raw.headers.get("Content-Length")
-            if method == "HEAD":
-                return HttpResponse(raw.status_code, CaseInsensitiveDict(raw.headers), b"", raw.url)
-            if ok and length is not None and length.isdigit() and int(length) > limit:
-                raise BodyTooLargeError(int(length))
-            content = bytearray()
-            for chunk in raw.iter_content(64 * 1024):
-                content += chunk
-                if len(content) > limit:
-                    if ok:
-                        raise BodyTooLargeError(None)
-                    del content[limit:]
-                    break
-            return HttpResponse(
-                raw.status_code, CaseInsensitiveDict(raw.headers), bytes(content), raw.url
-            )
+    def _raise_permanent(self, exc: TransportError, method: str, url: str) -> None:
+        if exc.kind is FailureKind.TLS:
+            raise RegistryError(
+                f"TLS handshake with {self.registry} failed (is it an https registry, and is "
+                "its CA in the bundle? REQUESTS_CA_BUNDLE or SSL_CERT_FILE name one)"
+            ) from None
+        if exc.kind is FailureKind.TOO_LARGE:
+            raise ResponseTooLargeError(
+                f"{method} {_where(url)}: {exc.detail}, more than allowed", exc.size
+            ) from None
+        if not exc.kind.transient:
+            raise RegistryError(f"{method} {_where(url)}: {exc.detail}") from None
+
+    def _out_of_budget(self, started: float) -> bool:
+        """No retry once a call has taken ``call_budget`` seconds (Event Grid waits 30 s)."""
+        return time.monotonic() - started > self._call_budget
 
     def _delay(self, attempt: int) -> float:
         return float(self._backoff * (2**attempt) * (0.5 + random.random() / 2))  # noqa: S311
@@ -237,9 +251,6 @@ class Transport:
     def _sleep(seconds: float) -> None:
         if seconds > 0:
             time.sleep(seconds)
-
-    def _where(self, url: str) -> str:
-        return url.split("?", 1)[0]
 
     # -- registry requests with auth and error mapping ---------------------------
 
@@ -256,13 +267,13 @@ class Transport:
         data: bytes | None = None,
         max_body: int = DEFAULT_BODY_LIMIT,
     ) -> HttpResponse:
-        """Authorised request; statuses outside ``expect`` become the matching error.
+        """Authorised request to the registry's origin; statuses outside ``expect`` raise.
 
         ``what`` names the object for error messages ("manifest app:1.0").
         """
+        url = self.url(path)
         context = AuthRequest(self.registry, self.base_url, scope, self.insecure, self._send_plain)
         authorization = self._auth.header(context)
-        url = self.url(path)
 
         def go(auth_header: str | None) -> HttpResponse:
             all_headers = dict(headers or {})

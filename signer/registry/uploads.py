@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from signer.errors import DigestMismatchError, RegistryError
+from signer.http.urls import UnsafeUrlError, origin_of, resolve
 from signer.registry.response import HttpResponse
 from signer.registry.transport import Transport
 
@@ -85,8 +86,12 @@ class BlobUploader:
         location = response.headers.get("Location")
         if not location:
             raise RegistryError(f"{what}: registry answered 202 without a Location")
-        target = with_digest(urljoin(self._transport.base_url + path, location), digest)
-        if urlsplit(target).netloc.lower() == self._transport.registry:
+        try:
+            target = with_digest(resolve(self._transport.base_url + path, location), digest)
+            same_origin = origin_of(target) == self._transport.origin
+        except UnsafeUrlError as exc:
+            raise RegistryError(f"{what}: unusable upload Location: {exc}") from None
+        if same_origin:
             done = self._transport.request(
                 "PUT", target, scope=scope, what=what, expect=(201,), data=data, headers=_OCTET
             )

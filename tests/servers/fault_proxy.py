@@ -12,7 +12,12 @@ matching requests:
 * ``stall``: hold the request for ``seconds`` (longer than the client's timeout),
   then close the connection without an answer;
 * ``delay``: hold the request for ``seconds``, then forward it (a slow server: the
-  way to make concurrent requests overtake each other deterministically).
+  way to make concurrent requests overtake each other deterministically);
+* ``edit``: forward, then let ``edit(answer)`` rewrite the answer's status, headers and
+  body before it is relayed (a hostile registry: redirects, Link and Location headers
+  to other hosts, malformed lengths, huge or deeply nested bodies);
+* ``trickle``: forward, then send the answer one byte every ``seconds`` (a peer that
+  keeps a connection alive without ever finishing).
 
 With ``after_forward=True`` the request reaches the server first and only the
 answer is replaced by the fault: the write happened, the client cannot know.
@@ -38,6 +43,7 @@ import re
 import ssl
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -50,8 +56,29 @@ from tests.servers.loopback import (
     server_tls_context,
 )
 
-Action = Literal["status", "reset", "stall", "delay"]
-Outcome = Literal["forwarded", "status", "reset", "stall", "delay", "upstream-error"]
+Action = Literal["status", "reset", "stall", "delay", "edit", "trickle"]
+Outcome = Literal[
+    "forwarded", "status", "reset", "stall", "delay", "edit", "trickle", "upstream-error"
+]
+
+
+@dataclass
+class Answer:
+    """An upstream answer as the proxy is about to relay it (``edit`` rules change it)."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    content: bytes
+    reason: str = ""
+
+    def header(self, name: str, value: str | None) -> None:
+        """Set (or with None remove) a header, replacing every field of that name."""
+        self.headers = [(k, v) for k, v in self.headers if k.lower() != name.lower()]
+        if value is not None:
+            self.headers.append((name, value))
+
+
+Editor = Callable[[Answer], None]
 
 _HOP_BY_HOP = frozenset(
     {
@@ -79,6 +106,7 @@ class Rule:
     seconds: float = 0.0
     after_forward: bool = False
     code: str | None = None  # the distribution-spec error code of a "status" answer
+    edit: Editor | None = None
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -167,6 +195,7 @@ class FaultProxy(BackgroundServer):
         seconds: float = 0.0,
         after_forward: bool = False,
         code: str | None = None,
+        edit: Editor | None = None,
     ) -> Rule:
         rule = Rule(
             method=method.upper() if method else None,
@@ -178,10 +207,23 @@ class FaultProxy(BackgroundServer):
             seconds=seconds,
             after_forward=after_forward,
             code=code,
+            edit=edit,
         )
         with self._lock:
             self._rules.append(rule)
         return rule
+
+    def edit(
+        self, edit: Editor, *, method: str | None = None, path: str = "", times: int = 1
+    ) -> Rule:
+        """Rewrite the answers to the next ``times`` matching requests with ``edit``."""
+        return self.add_rule("edit", method=method, path=path, times=times, edit=edit)
+
+    def trickle(
+        self, seconds: float, *, method: str | None = None, path: str = "", times: int = 1
+    ) -> Rule:
+        """Relay the next ``times`` matching answers one byte every ``seconds``."""
+        return self.add_rule("trickle", method=method, path=path, times=times, seconds=seconds)
 
     def fail(
         self,
@@ -335,9 +377,10 @@ class _Handler(FaultyHandler):
         method, path = self.command, self.path
         body = self._read_body()
         rule = self.proxy._take(method, path)
+        relaying = rule is not None and rule.action in ("edit", "trickle")
         if rule is not None and rule.action == "delay":
             self.proxy.wait(rule.seconds)
-        elif rule is not None and not rule.after_forward:
+        elif rule is not None and not rule.after_forward and not relaying:
             self._apply(rule, method, path)
             return
         try:
@@ -348,12 +391,18 @@ class _Handler(FaultyHandler):
             self.proxy._record(Seen(method, path, "upstream-error", 502))
             self._send_error(502, f"upstream: {type(exc).__name__}", None)
             return
-        if rule is not None and rule.action != "delay":
+        if rule is not None and rule.action not in ("delay", "edit", "trickle"):
             self._apply(rule, method, path)
             return
-        outcome: Outcome = "delay" if rule is not None else "forwarded"
-        self.proxy._record(Seen(method, path, outcome, status))
-        self._relay(method, status, reason, headers, content)
+        # Content-Length is computed on the way out unless an edit sets one on purpose
+        kept = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        answer = Answer(status, kept, content, reason)
+        if rule is not None and rule.edit is not None:
+            rule.edit(answer)
+        outcome: Outcome = rule.action if rule is not None else "forwarded"
+        self.proxy._record(Seen(method, path, outcome, answer.status))
+        trickle = rule.seconds if rule is not None and rule.action == "trickle" else 0.0
+        self._relay(method, answer, trickle)
 
     do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _serve  # noqa: N815
 
@@ -387,26 +436,31 @@ class _Handler(FaultyHandler):
             self.proxy.wait(rule.seconds)
             self.close_connection = True
 
-    def _relay(
-        self,
-        method: str,
-        status: int,
-        reason: str,
-        headers: list[tuple[str, str]],
-        content: bytes,
-    ) -> None:
-        self.send_response_only(status, reason)
-        for name, value in headers:
+    def _relay(self, method: str, answer: Answer, trickle: float = 0.0) -> None:
+        """The answer as edited; an edit that sets Content-Length keeps its own value."""
+        self.send_response_only(answer.status, answer.reason or None)
+        own_length = next((v for k, v in answer.headers if k.lower() == "content-length"), None)
+        for name, value in answer.headers:
             lower = name.lower()
             if lower in _HOP_BY_HOP or (lower == "content-length" and method != "HEAD"):
                 continue
             self.send_header(name, value)
+        content = answer.content
         if method != "HEAD":
             content = self.proxy.rewrite(content)
-            self.send_header("Content-Length", str(len(content)))
+            self.send_header("Content-Length", own_length or str(len(content)))
         self.end_headers()
-        if method != "HEAD":
+        if method == "HEAD":
+            return
+        if not trickle:
             self.wfile.write(content)
+            return
+        for i in range(len(content)):
+            if self.proxy._stopping.is_set():
+                return
+            self.wfile.write(content[i : i + 1])
+            self.wfile.flush()
+            self.proxy.wait(trickle)
 
     def _send_error(
         self, status: int, message: str, retry_after: str | None, code: str | None = None

@@ -106,3 +106,18 @@ class ImagePusher:
 
 def compact(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
+
+
+def push_nested_manifest(pusher: ImagePusher, repository: str, depth: int = 5000) -> PushedImage:
+    """A valid image manifest carrying an extra member nested ``depth`` arrays deep.
+
+    About 10 KB that a real registry stores (Go's JSON decoder allows 10,000 levels) and
+    Python's ``json`` cannot read (RecursionError): an ordinary push a signer must survive.
+    """
+    config = pusher.push_blob(repository, b"{}")
+    manifest = (
+        b'{"schemaVersion":2,"mediaType":"' + OCI_MANIFEST.encode() + b'",'
+        b'"config":{"mediaType":"' + OCI_EMPTY.encode() + b'","digest":"' + config.encode()
+        + b'","size":2},"layers":[],"x":' + b"[" * depth + b"]" * depth + b"}"
+    )  # fmt: skip
+    return pusher.push_manifest(repository, sha256(manifest), manifest, OCI_MANIFEST)

@@ -1,0 +1,21 @@
+"""A thin HTTP client for the services the Azure SDKs do not cover (OCI registries, TSAs).
+
+Built on urllib3 directly: one pool per origin, bodies read under a cap, a hard
+deadline per attempt, redirects followed by hand (so a credential never follows one
+to another origin), and the proxy and CA-bundle environment azure-core and notation
+honour. Every failure is an ``TransportError`` with a kind the caller maps onto its own
+permanent or transient error; no message ever quotes a header value.
+"""
+
+from signer.http.client import FailureKind, HttpClient, HttpResponse, TransportError
+from signer.http.urls import Origin, UnsafeUrlError, origin_of
+
+__all__ = [
+    "FailureKind",
+    "HttpClient",
+    "HttpResponse",
+    "Origin",
+    "TransportError",
+    "UnsafeUrlError",
+    "origin_of",
+]

@@ -1,0 +1,137 @@
+"""A hard deadline for one HTTP attempt, whatever the peer does.
+
+Socket timeouts bound each read, not the whole answer: a server that trickles one
+byte a second keeps a request with a 2 s timeout alive for ever (and, in the signer,
+the subject's lock with it). Here a single daemon thread watches every attempt's
+deadline; when one passes it shuts the attempt's socket down, which makes the blocked
+read return at once, and the attempt is reported as having run out of time.
+
+The connection an attempt uses is learnt from the connection classes below: urllib3
+calls ``request()`` on the connection it picked (new or pooled), which records itself
+in a thread-local slot for the attempt in progress on that thread.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+
+class Attempt:
+    """One request's deadline and the connection it is using."""
+
+    __slots__ = ("connection", "deadline", "expired")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.connection: HTTPConnection | None = None
+        self.expired = False
+
+    def abort(self) -> None:
+        self.expired = True
+        conn = self.connection
+        sock = getattr(conn, "sock", None) if conn is not None else None
+        if sock is not None:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Watchdog:
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, Attempt]] = []
+        self._live: set[int] = set()
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, attempt: Attempt) -> int:
+        ident = next(self._ids)
+        with self._cond:
+            earliest = self._heap[0][0] if self._heap else None
+            heapq.heappush(self._heap, (attempt.deadline, ident, attempt))
+            self._live.add(ident)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="http-watchdog", daemon=True)
+                self._thread.start()
+            elif earliest is None or attempt.deadline < earliest:
+                self._cond.notify()
+        return ident
+
+    def disarm(self, ident: int) -> None:
+        with self._cond:
+            self._live.discard(ident)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._heap and self._heap[0][1] not in self._live:
+                    heapq.heappop(self._heap)  # finished in time
+                if not self._heap:
+                    self._cond.wait(timeout=30.0)
+                    continue
+                deadline, ident, attempt = self._heap[0]
+                delay = deadline - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(timeout=delay)
+                    continue
+                heapq.heappop(self._heap)
+                self._live.discard(ident)
+            attempt.abort()
+
+
+_WATCHDOG = _Watchdog()
+_current = threading.local()
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[Attempt]:
+    """Run one HTTP attempt on this thread under a hard deadline of ``seconds``."""
+    attempt = Attempt(time.monotonic() + seconds)
+    ident = _WATCHDOG.arm(attempt)
+    previous = getattr(_current, "attempt", None)
+    _current.attempt = attempt
+    try:
+        yield attempt
+    finally:
+        _current.attempt = previous
+        _WATCHDOG.disarm(ident)
+
+
+def _record(conn: HTTPConnection) -> None:
+    attempt: Attempt | None = getattr(_current, "attempt", None)
+    if attempt is not None:
+        attempt.connection = conn
+        if attempt.expired:  # the deadline passed while a pooled connection was picked
+            attempt.abort()
+
+
+class WatchedHTTPConnection(HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _record(self)
+        super().request(*args, **kwargs)
+
+
+class WatchedHTTPSConnection(HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _record(self)
+        super().request(*args, **kwargs)
+
+
+class WatchedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = WatchedHTTPConnection
+
+
+class WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = WatchedHTTPSConnection
+
+
+POOL_CLASSES = {"http": WatchedHTTPConnectionPool, "https": WatchedHTTPSConnectionPool}
