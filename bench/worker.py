@@ -40,8 +40,9 @@ from scripts.sample_events import push_event
 from shared.handlers import Handlers
 from shared.runtime import Components, build_components, build_handlers
 from shared.settings import Settings
+from signer.locking import Hold, SubjectLock
 from signer.models import Signed, SignRequest
-from signer.service import SigningService, SubjectLock
+from signer.service import SigningService
 
 #: stage names in the order they happen within one event
 STAGES = (
@@ -123,13 +124,13 @@ class Stopwatch:
 
     def lock(self, inner: SubjectLock) -> SubjectLock:
         @contextmanager
-        def held(key: str) -> Iterator[None]:
+        def held(key: str) -> Iterator[Hold]:
             manager = inner(key)
             start = time.perf_counter()
-            manager.__enter__()
+            hold = manager.__enter__()
             self.current["lease.acquire"] += (time.perf_counter() - start) * 1000
             try:
-                yield
+                yield hold
             except BaseException as exc:
                 start = time.perf_counter()
                 manager.__exit__(type(exc), exc, exc.__traceback__)
@@ -139,7 +140,7 @@ class Stopwatch:
             manager.__exit__(None, None, None)
             self.current["lease.release"] += (time.perf_counter() - start) * 1000
 
-        def factory(key: str) -> AbstractContextManager[None]:
+        def factory(key: str) -> AbstractContextManager[Hold]:
             return held(key)
 
         return factory

@@ -10,6 +10,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from signer.events import PUSH_ACTIONS
+
 IMAGE_PUSHED = "Microsoft.ContainerRegistry.ImagePushed"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 TOPIC = (
@@ -45,7 +47,7 @@ def push_event(
     data = {
         "id": event_id,
         "timestamp": now,
-        "action": "push",
+        "action": PUSH_ACTIONS.get(event_type, "push"),  # ACR: chart_push for ChartPushed
         "location": "local",
         "target": target,
         "request": {

@@ -19,6 +19,7 @@ from shared.outcomes import Publisher
 from shared.settings import Settings
 from signer.errors import (
     ConfigurationError,
+    InternalError,
     InvalidEventError,
     InvalidReferenceError,
     InvalidRequestError,
@@ -28,7 +29,7 @@ from signer.errors import (
 )
 from signer.events import PUSH_EVENT_TYPES, PushEvent, parse_push_event
 from signer.models import Descriptor, Signed, SignOutcome, SignRequest, Skipped
-from signer.options import parse_duration, parse_metadata
+from signer.options import check_metadata, parse_duration, parse_metadata
 from signer.policy import is_referrers_tag
 from signer.reference import Reference
 from signer.service import SigningService
@@ -180,7 +181,22 @@ class Handlers:
         result, manifest, subject = self._sign_one(request, reference, origin)
         results = [result]
         if self.settings.sign_index_children and subject is not None and manifest is not None:
-            for child in self.service.index_children(manifest, subject):
+            children, problems = self.service.index_children(manifest, subject)
+            for problem in problems:  # recorded, and the valid children are still signed
+                failed = Result(reference, "failed", problem, "invalid_child", subject.digest)
+                self.ledger.record(
+                    "failed",
+                    digest=subject.digest,
+                    reason=problem,
+                    registry=request.registry,
+                    repository=request.repository,
+                    tag=request.tag or "",
+                    event_id=origin.event_id,
+                    correlation_id=origin.correlation_id,
+                )
+                self._log(failed, origin, request.repository)
+                results.append(failed)
+            for child in children:
                 child_request = SignRequest(
                     registry=request.registry,
                     repository=request.repository,
@@ -208,13 +224,15 @@ class Handlers:
         }
         try:
             subject, manifest = self.service.resolve(request)
-        except SignerError as exc:
+        except Exception as raised:
+            exc = _signer_error(raised, "resolving", reference)
             digest = request.reference if ":" in request.reference else "unresolved"
             self.ledger.record("failed", digest=digest, reason=_reason(exc), **fields)
             return self._failed(exc, reference, request, origin, None), None, None
         try:
             skipped = self.service.loop_guard(request, subject, manifest)
-        except SignerError as exc:  # it may read one more manifest
+        except Exception as raised:  # it may read one more manifest
+            exc = _signer_error(raised, "checking for our own artifacts", reference)
             self.ledger.record("failed", digest=subject.digest, reason=_reason(exc), **fields)
             return self._failed(exc, reference, request, origin, subject), None, subject
         if skipped is not None:  # one write: half of all push events are our own referrers
@@ -225,7 +243,8 @@ class Handlers:
         entry = self.ledger.start(digest=subject.digest, **fields)
         try:
             outcome: SignOutcome = self.service.sign_descriptor(request, subject)
-        except SignerError as exc:
+        except Exception as raised:
+            exc = _signer_error(raised, "signing", reference)
             entry.finish("failed", reason=_reason(exc))
             return self._failed(exc, reference, request, origin, subject), None, subject
         result = self._outcome_result(reference, outcome)
@@ -419,7 +438,7 @@ class Handlers:
             except SignerError as exc:
                 return _error_status(exc), {"error": {"code": exc.code, "message": str(exc)}}
             digest = subject.digest
-        history = self.ledger.history(digest)
+        history = self.ledger.history(digest, registry=ref.registry, repository=ref.repository)
         if not history:
             return 404, {
                 "reference": str(ref),
@@ -437,6 +456,18 @@ class Handlers:
 
 class _WrongRegistryError(InvalidReferenceError):
     code = "wrong_registry"
+
+
+def _signer_error(exc: Exception, step: str, reference: str) -> SignerError:
+    """``exc`` itself when it is one of ours; anything else is a bug, logged once with its
+    traceback and then handled as a permanent failure (recorded, acknowledged), so an
+    event can never be redelivered for 24 hours over it or leave a row at "signing"."""
+    if isinstance(exc, SignerError):
+        return exc
+    log.error("internal error while %s %s", step, reference, exc_info=exc)
+    return InternalError(
+        f"internal error ({type(exc).__name__}) while {step}; recorded and not retried"
+    )
 
 
 def _reason(exc: SignerError) -> str:
@@ -465,9 +496,7 @@ def _metadata(value: Any) -> dict[str, str] | None:
         isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()
     ):
         raise InvalidRequestError('"userMetadata" must be an object of string values')
-    if len(value) > 32:
-        raise InvalidRequestError('"userMetadata" holds at most 32 entries')
-    return dict(value)
+    return check_metadata(dict(value), '"userMetadata"')
 
 
 def _error_status(exc: SignerError) -> int:

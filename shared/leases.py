@@ -16,7 +16,12 @@ indexes hold across all of them.
   frees it within ``lease_seconds``: infinite leases are refused for that reason;
 * a holder that cannot get the lease within ``wait_seconds`` raises
   ``LeaseTimeoutError`` (transient), so the platform redelivers the event later and the
-  idempotency check then finds the other holder's signature.
+  idempotency check then finds the other holder's signature;
+* fencing: the hold's ``ensure_held()`` (called before every registry write) raises
+  ``LockLostError`` when the lease may have run out: renewal lost it, or the last
+  confirmed acquire/renew is older than ``lease_seconds - fence_margin`` by the monotonic
+  or the wall clock (a frozen VM or a stopped process renews nothing, and the write that
+  follows must not outlive the lease: the margin covers one request's deadline).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from azure.core.exceptions import (
 
 from shared.storage_clients import describe, error_code, storage_error
 from signer.errors import TransientError
+from signer.locking import Hold, LockLostError
 
 if TYPE_CHECKING:  # the blob SDK is imported where the clients are built, not at import
     from azure.storage.blob import BlobClient, BlobLeaseClient, ContainerClient
@@ -77,6 +83,7 @@ class BlobLeaseLock:
         wait_seconds: float = 30.0,
         poll_interval: float = 0.25,
         max_poll_interval: float = 2.0,
+        fence_margin: float | None = None,
     ) -> None:
         if not MIN_LEASE_SECONDS <= lease_seconds <= MAX_LEASE_SECONDS:
             raise ValueError(
@@ -85,6 +92,11 @@ class BlobLeaseLock:
             )
         if wait_seconds < 0 or poll_interval <= 0 or max_poll_interval < poll_interval:
             raise ValueError("need wait_seconds >= 0 and 0 < poll_interval <= max_poll_interval")
+        # default: a request's deadline (10 s) plus a little, within a quarter of the lease
+        margin = min(15.0, lease_seconds / 4) if fence_margin is None else fence_margin
+        if not 0 < margin < lease_seconds * 2 / 3:
+            raise ValueError("fence_margin must be positive and leave time between renewals")
+        self.fence_margin = margin
         self._container = container
         self.lease_seconds = lease_seconds
         self.wait_seconds = wait_seconds
@@ -93,16 +105,16 @@ class BlobLeaseLock:
         self._known: OrderedDict[str, None] = OrderedDict()
         self._known_lock = threading.Lock()
 
-    def __call__(self, key: str) -> AbstractContextManager[None]:
+    def __call__(self, key: str) -> AbstractContextManager[Hold]:
         return self._held(key)
 
     @contextmanager
-    def _held(self, key: str) -> Iterator[None]:
+    def _held(self, key: str) -> Iterator[Hold]:
         lease = self.acquire(key)
         renewer = _Renewer(lease, key, self.lease_seconds / 3)
         renewer.start()
         try:
-            yield
+            yield _LeaseHold(renewer, key, self.lease_seconds - self.fence_margin)
         finally:
             renewer.stop()
             if renewer.lost:
@@ -195,6 +207,25 @@ class BlobLeaseLock:
                 raise storage_error(f"lock {key}: create lease blob", exc) from None
 
 
+class _LeaseHold:
+    """What the holder of one lease can ask: is it certainly still mine?"""
+
+    def __init__(self, renewer: _Renewer, key: str, valid_for: float) -> None:
+        self._renewer = renewer
+        self._key = key
+        self._valid_for = valid_for
+
+    def ensure_held(self) -> None:
+        if self._renewer.lost:
+            raise LockLostError(f"lock {self._key}: the lease was lost; nothing written")
+        age = self._renewer.confirmed_age()
+        if age > self._valid_for:
+            raise LockLostError(
+                f"lock {self._key}: lease last confirmed {age:.0f} s ago (the process was "
+                "paused?); it may have expired, so nothing is written"
+            )
+
+
 class _Renewer:
     """Renews one lease every ``interval`` seconds until stopped, on a daemon thread."""
 
@@ -203,8 +234,15 @@ class _Renewer:
         self.key = key
         self.interval = interval
         self.lost = False
+        # when the service last confirmed the lease (acquire, then each renew), by both
+        # clocks: a paused VM may stop the monotonic clock but not the wall clock
+        self._confirmed = (time.monotonic(), time.time())
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lease-renew-{key}", daemon=True)
+
+    def confirmed_age(self) -> float:
+        monotonic, wall = self._confirmed
+        return max(time.monotonic() - monotonic, time.time() - wall)
 
     def start(self) -> None:
         self._thread.start()
@@ -217,7 +255,9 @@ class _Renewer:
         wait = self.interval
         while not self._stopped.wait(wait):
             try:
+                sent = (time.monotonic(), time.time())
                 self.lease.renew()
+                self._confirmed = sent  # valid from when the renewal was asked for
                 wait = self.interval
             except AzureError as exc:
                 if isinstance(exc, HttpResponseError) and exc.status_code == 409:

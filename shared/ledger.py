@@ -181,13 +181,31 @@ class Ledger:
         entity["finishedAt"] = entity["startedAt"]
         self.write(entity)
 
-    def history(self, digest: str, limit: int = 50) -> list[dict[str, Any]]:
-        """Up to ``limit`` attempts for ``digest``, newest first, as JSON-ready dicts."""
+    def history(
+        self,
+        digest: str,
+        limit: int = 50,
+        *,
+        registry: str | None = None,
+        repository: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Up to ``limit`` attempts for ``digest``, newest first, as JSON-ready dicts.
+
+        The same digest can live in many repositories (a copied image) and its history in
+        one says nothing about another: give ``registry`` and ``repository`` to get the
+        attempts for that artifact only.
+        """
         if limit < 1:
             return []
-        pager = self._table.query_entities(
-            "PartitionKey eq @pk", parameters={"pk": partition_key(digest)}, results_per_page=limit
-        )
+        query = "PartitionKey eq @pk"
+        parameters = {"pk": partition_key(digest)}
+        if registry is not None:
+            query += " and registry eq @registry"
+            parameters["registry"] = clean(registry)
+        if repository is not None:
+            query += " and repository eq @repository"
+            parameters["repository"] = clean(repository)
+        pager = self._table.query_entities(query, parameters=parameters, results_per_page=limit)
         rows: list[dict[str, Any]] = []
         try:
             for entity in pager:

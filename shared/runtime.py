@@ -26,8 +26,9 @@ from shared.storage_clients import blob_service_client, table_service_client
 from signer.connect import RegistryOptions, SignerOptions, open_registry, open_signer
 from signer.credentials import build_credential
 from signer.errors import SignerError
+from signer.locking import SubjectLock
 from signer.registry import RegistryClient
-from signer.service import SigningService, SubjectLock
+from signer.service import SigningService
 from signer.signers.base import Signer
 
 log = logging.getLogger("signer")

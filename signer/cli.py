@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from azure.core.credentials import TokenCredential
 
@@ -29,7 +30,7 @@ from signer.errors import (
     TransientError,
 )
 from signer.models import Signed, SignRequest
-from signer.options import parse_duration
+from signer.options import check_metadata, parse_duration
 from signer.reference import Reference
 from signer.registry import RegistryClient
 from signer.service import SigningService
@@ -43,8 +44,33 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TRANSIENT = 0, 1, 2, 3
 def _metadata_pair(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise argparse.ArgumentTypeError(f"{text!r} is not key=value")
+        raise argparse.ArgumentTypeError(f"{text[:80]!r} is not key=value")
+    try:
+        check_metadata({key: value}, "--user-metadata")
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return key, value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of seconds") from None
+    if not math.isfinite(value) or not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r}: give seconds between 0 and 3600")
+    return value
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr and exit 2, like every other error of the CLI."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{message} (see {self.prog} --help)")
 
 
 def _registry_flags(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +85,7 @@ def _registry_flags(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--username", help="or SIGNER_REGISTRY_USERNAME")
     group.add_argument("--password", help="or SIGNER_REGISTRY_PASSWORD (prefer the variable)")
-    group.add_argument("--timeout", type=float, default=10.0, help="seconds per request (10)")
+    group.add_argument("--timeout", type=_seconds, default=10.0, help="seconds per request (10)")
     group.add_argument(
         "--managed-identity-client-id", help="user-assigned identity for Key Vault and ACR"
     )
@@ -67,11 +93,11 @@ def _registry_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m signer",
         description="Notary Project COSE signatures for OCI artifacts, pushed as referrers.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sign = commands.add_parser("sign", help="sign artifacts and push the signatures")
     sign.add_argument(
@@ -158,8 +184,14 @@ def _references(args: argparse.Namespace) -> list[Reference]:
             if args.references_file == "-"
             else open(args.references_file, encoding="utf-8")  # noqa: SIM115
         )
-        with stream:
-            texts += [line.strip() for line in stream if line.strip() and not line.startswith("#")]
+        try:
+            with stream:
+                lines = list(stream)
+        except UnicodeDecodeError:
+            raise ConfigurationError(
+                f"--references-file {args.references_file}: not UTF-8 text"
+            ) from None
+        texts += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     if not texts:
         raise ConfigurationError("give at least one REFERENCE (or --references-file)")
     refs = [Reference.parse(t) for t in texts]
@@ -232,8 +264,8 @@ class _Line:
 def _sign(ctx: _Context) -> int:
     args = ctx.args
     refs = _references(args)
-    signer = _open_signer(ctx)
     expiry = parse_duration(args.expiry, "--expiry") if args.expiry else None
+    signer = _open_signer(ctx)
     lines: list[_Line] = []
     with ctx.registry(refs[0]) as client:
         service = SigningService(registry=client, signer=signer)
@@ -340,7 +372,11 @@ def main(
     out = out or sys.stdout
     err = err or sys.stderr
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        print(f"Error: {exc}", file=err)
+        return EXIT_USAGE
     ctx = _Context(args, out, err)
     command = {"sign": _sign, "verify": _verify, "inspect": _inspect}[args.command]
     try:

@@ -56,6 +56,12 @@ class ConfigurationError(PermanentError):
     code = "configuration"
 
 
+class InternalError(PermanentError):
+    """An exception this code did not expect (a bug): recorded and acknowledged, not retried."""
+
+    code = "internal_error"
+
+
 # --- keys, certificates, envelopes -------------------------------------------
 
 

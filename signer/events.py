@@ -19,6 +19,9 @@ from signer.reference import validate_registry, validate_repository, validate_ta
 IMAGE_PUSHED = "Microsoft.ContainerRegistry.ImagePushed"
 CHART_PUSHED = "Microsoft.ContainerRegistry.ChartPushed"
 PUSH_EVENT_TYPES = (IMAGE_PUSHED, CHART_PUSHED)
+#: ``data.action`` ACR sends with each push type; another action under a push type (an
+#: ``ImagePushed`` saying ``delete``) is a contradiction, not a push
+PUSH_ACTIONS = {IMAGE_PUSHED: "push", CHART_PUSHED: "chart_push"}
 LEGACY_HELM_MEDIA_TYPE = "application/vnd.acr.helm.chart"
 MAX_EVENT_ID_LENGTH = 128
 
@@ -69,6 +72,12 @@ def parse_push_event(event_id: Any, event_type: str, data: Any) -> PushEvent:
         raise InvalidEventError(f"event type {event_type!r} is not a push event")
     if not isinstance(data, dict):
         raise InvalidEventError("event data must be a JSON object")
+    action = data.get("action")
+    if action is not None and action != PUSH_ACTIONS[event_type]:
+        raise InvalidEventError(
+            f"event data.action {str(action)[:40]!r} contradicts the event type {event_type} "
+            f"(expected {PUSH_ACTIONS[event_type]!r})"
+        )
     target = _field(data, "target", "data")
     if not isinstance(target, dict):
         raise InvalidEventError("event data.target must be a JSON object")

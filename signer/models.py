@@ -21,6 +21,24 @@ from signer.mediatypes import NOTARY_SIGNATURE_ARTIFACT
 _DIGEST_RE = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})\Z")  # \Z: no "\n" after
 
 
+# RFC 6838 section 4.2 restricted names, which image-spec requires of mediaType: no
+# parameters, no spaces, nothing outside ASCII. A media type read from a registry answer
+# is sent back in an Accept header, so CR/LF or non-Latin-1 text must never get this far.
+_MEDIA_TYPE_RE = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\Z"
+)
+
+
+def validate_media_type(media_type: object) -> str:
+    if not isinstance(media_type, str) or not media_type:
+        raise InvalidReferenceError("descriptor has no mediaType")
+    if not _MEDIA_TYPE_RE.match(media_type):
+        raise InvalidReferenceError(
+            f"descriptor mediaType {media_type[:80]!r} is not a media type (RFC 6838 type/subtype)"
+        )
+    return media_type
+
+
 def validate_digest(digest: str) -> str:
     """Return ``digest`` unchanged if it is a well-formed sha256/sha512 digest."""
     if not isinstance(digest, str) or not _DIGEST_RE.match(digest):
@@ -50,8 +68,9 @@ class Descriptor:
         validate_digest(self.digest)
         if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 0:
             raise InvalidReferenceError(f"invalid descriptor size {self.size!r}")
-        if not isinstance(self.media_type, str) or not self.media_type:
-            raise InvalidReferenceError("descriptor has no mediaType")
+        validate_media_type(self.media_type)
+        if self.artifact_type is not None:
+            validate_media_type(self.artifact_type)
         object.__setattr__(self, "annotations", _frozen(self.annotations))
 
     def to_json(self) -> dict[str, Any]:

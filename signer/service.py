@@ -9,42 +9,44 @@ checks would reject.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from signer import SIGNING_AGENT
-from signer.certs import thumbprints, validate_chain
+from signer.certs import thumbprint, thumbprints, validate_chain
 from signer.envelope import build_envelope, parse_envelope, verify_envelope_signature
 from signer.errors import (
     InvalidReferenceError,
     NotFoundError,
     PermanentError,
-    RegistryError,
     SignatureVerificationError,
 )
+from signer.locking import SubjectLock, no_lock
 from signer.mediatypes import (
     ANNOTATION_CREATED,
     ANNOTATION_THUMBPRINTS,
     COSE_MEDIA_TYPE,
     INDEX_MEDIA_TYPES,
+    JWS_MEDIA_TYPE,
+    MANIFEST_MEDIA_TYPES,
 )
 from signer.models import Descriptor, Signed, SignOutcome, SignRequest, Skipped
 from signer.payload import build_payload, go_json, parse_payload
 from signer.policy import first_listed_artifact, is_referrers_tag, signature_artifact_reason
-from signer.registry import ReferrerList, RegistryClient
+from signer.registry import ReferrerList, RegistryClient, signature_layer
 from signer.signers.base import Signer
+from signer.verifier.envelopes import parse as parse_signature
+from signer.verifier.envelopes import verify_integrity
 
-#: a lock factory: ``lock(key)`` is held while a subject's signatures are read and written
-SubjectLock = Callable[[str], AbstractContextManager[None]]
+ENVELOPE_MEDIA_TYPES = (COSE_MEDIA_TYPE, JWS_MEDIA_TYPE)
 
-
-@contextmanager
-def _no_lock(_key: str) -> Iterator[None]:
-    yield
+#: candidates (signatures annotated with our leaf) checked before deciding "already signed":
+#: each costs two reads, and anyone with push rights can add annotated bogus ones
+MAX_IDEMPOTENCY_CANDIDATES = 3
 
 
 class Registry(Protocol):
@@ -56,6 +58,8 @@ class Registry(Protocol):
 
     def list_referrers(self, repository: str, subject: Descriptor) -> ReferrerList: ...
 
+    def fetch_blob(self, repository: str, descriptor: Descriptor) -> bytes: ...
+
     def push_signature(
         self,
         repository: str,
@@ -64,7 +68,7 @@ class Registry(Protocol):
         envelope_media_type: str,
         annotations: Mapping[str, str],
         *,
-        referrers: ReferrerList | None = None,
+        fence: Callable[[], None],
     ) -> Any: ...
 
 
@@ -88,7 +92,7 @@ class SigningService:
         *,
         registry: Registry | RegistryClient,
         signer: Signer,
-        lock: SubjectLock = _no_lock,
+        lock: SubjectLock = no_lock,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         signing_agent: str = SIGNING_AGENT,
     ) -> None:
@@ -173,16 +177,16 @@ class SigningService:
         chain = self._signer.certificate_chain()
         thumbs = thumbprints(chain)
         key = f"{request.registry}/{request.repository}@{subject.digest}"
-        with self._lock(key):
+        with self._lock(key) as hold:
             referrers = self._registry.list_referrers(request.repository, subject)
             if not request.force:
-                for existing in referrers.signatures:
-                    if leaf_thumbprint_of(existing) == thumbs[0]:
-                        return Skipped(
-                            subject,
-                            "already_signed",
-                            f"signature {existing.digest} by the current certificate exists",
-                        )
+                existing = self._existing_signature(request, subject, referrers, chain[0])
+                if existing is not None:
+                    return Skipped(
+                        subject,
+                        "already_signed",
+                        f"signature {existing.digest} by the current certificate exists",
+                    )
             envelope, signing_time = self._envelope(request, subject, chain)
             annotations = {
                 ANNOTATION_THUMBPRINTS: go_json(thumbs),
@@ -194,7 +198,7 @@ class SigningService:
                 envelope,
                 COSE_MEDIA_TYPE,
                 annotations,
-                referrers=referrers,
+                fence=hold.ensure_held,
             )
         return Signed(
             subject=subject,
@@ -202,6 +206,37 @@ class SigningService:
             certificate_thumbprints=tuple(thumbs),
             referrers_api=pushed.referrers_api,
         )
+
+    def _existing_signature(
+        self,
+        request: SignRequest,
+        subject: Descriptor,
+        referrers: ReferrerList,
+        leaf: x509.Certificate,
+    ) -> Descriptor | None:
+        """A listed signature that really is a valid one by ``leaf`` over ``subject``, or None.
+
+        The thumbprint annotation picks the candidates (it costs nothing to read), but anyone
+        who can push may write it on a bogus referrer: a candidate counts only when its
+        envelope verifies, its leaf is ours, its payload pins this subject with the requested
+        metadata, and it has not expired. A candidate that is gone or garbage does not count.
+        """
+        ours = thumbprint(leaf)
+        candidates = [d for d in referrers.signatures if leaf_thumbprint_of(d) == ours]
+        for candidate in candidates[:MAX_IDEMPOTENCY_CANDIDATES]:
+            what = f"signature manifest {request.repository}@{candidate.digest}"
+            try:
+                layer = signature_layer(
+                    self._registry.fetch_manifest(request.repository, candidate), what
+                )
+                if layer.media_type not in ENVELOPE_MEDIA_TYPES:
+                    continue
+                blob = self._registry.fetch_blob(request.repository, layer)
+            except PermanentError:
+                continue  # deleted since the listing, or not a signature at all
+            if genuine_signature(blob, layer.media_type, subject, leaf, request.user_metadata):
+                return candidate
+        return None
 
     def _envelope(
         self, request: SignRequest, subject: Descriptor, chain: Sequence[x509.Certificate]
@@ -220,23 +255,67 @@ class SigningService:
         self_verify(envelope, subject, request.user_metadata)
         return envelope, signing_time
 
-    def index_children(self, manifest: Mapping[str, Any], subject: Descriptor) -> list[Descriptor]:
-        """Child manifests of an image index (platform images), excluding referrers."""
+    def index_children(
+        self, manifest: Mapping[str, Any], subject: Descriptor
+    ) -> tuple[list[Descriptor], list[str]]:
+        """Child manifests of an image index (platform images, not attestations), and a
+        description of each entry that is not a usable descriptor (those are not signed,
+        and do not stop the others from being signed)."""
         if subject.media_type not in INDEX_MEDIA_TYPES:
-            return []
-        children = []
-        for entry in manifest.get("manifests") or []:
+            return [], []
+        entries = manifest.get("manifests")
+        if not isinstance(entries, list):
+            return [], (
+                []
+                if entries is None
+                else [f"image index {subject.digest}: 'manifests' is not a list"]
+            )
+        children: list[Descriptor] = []
+        problems: list[str] = []
+        for n, entry in enumerate(entries):
             try:
                 child = Descriptor.from_json(entry)
-            except InvalidReferenceError:
-                raise RegistryError(
-                    f"image index {subject.digest} lists a malformed child descriptor"
-                ) from None
+            except InvalidReferenceError as exc:
+                problems.append(f"image index {subject.digest}, entry {n}: {exc}")
+                continue
+            if child.media_type not in MANIFEST_MEDIA_TYPES:
+                problems.append(
+                    f"image index {subject.digest}, entry {n}: {child.digest} is a "
+                    f"{child.media_type[:100]!r}, not a manifest"
+                )
+                continue
             # buildx attestation manifests ride along in indexes; they are not images
             if (child.annotations or {}).get("vnd.docker.reference.type"):
                 continue
             children.append(child)
-        return children
+        return children, problems
+
+
+def genuine_signature(
+    blob: bytes,
+    media_type: str,
+    subject: Descriptor,
+    leaf: x509.Certificate,
+    user_metadata: Mapping[str, str],
+    *,
+    now: datetime | None = None,
+) -> bool:
+    """True when ``blob`` is a valid, unexpired signature by ``leaf`` over ``subject``."""
+    try:
+        envelope = parse_signature(media_type, blob)
+        verify_integrity(envelope)
+        target = parse_payload(envelope.payload)
+    except PermanentError:
+        return False
+    if envelope.chain[0].public_bytes(Encoding.DER) != leaf.public_bytes(Encoding.DER):
+        return False
+    if target.plain() != subject.plain():
+        return False
+    annotations = target.annotations or {}
+    if any(annotations.get(k) != v for k, v in user_metadata.items()):
+        return False
+    moment = now or datetime.now(UTC)
+    return envelope.expiry is None or moment < envelope.expiry
 
 
 def self_verify(envelope: bytes, subject: Descriptor, user_metadata: Mapping[str, str]) -> None:

@@ -6,7 +6,7 @@ Usage::
     target = client.resolve("team/app", "1.0")
     referrers = client.list_referrers("team/app", target.descriptor)
     pushed = client.push_signature("team/app", target.descriptor, envelope,
-                                   COSE_MEDIA_TYPE, annotations, referrers=referrers)
+                                   COSE_MEDIA_TYPE, annotations)
 """
 
 from signer.registry.acr_auth import ACR_ENTRA_SCOPE, AcrAuth
@@ -19,10 +19,8 @@ from signer.registry.client import (
     ResolvedManifest,
 )
 from signer.registry.manifests import (
-    has_subject,
-    is_referrers_tag,
-    is_signature_manifest,
     referrers_tag,
+    signature_layer,
     signature_manifest,
 )
 from signer.registry.referrers import ReferrerList
@@ -41,9 +39,7 @@ __all__ = [
     "RegistryAuth",
     "RegistryClient",
     "ResolvedManifest",
-    "has_subject",
-    "is_referrers_tag",
-    "is_signature_manifest",
     "referrers_tag",
+    "signature_layer",
     "signature_manifest",
 ]

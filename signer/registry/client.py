@@ -14,13 +14,13 @@ import json
 import logging
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from signer.errors import (
     DigestMismatchError,
+    InvalidReferenceError,
     ManifestTooLargeError,
     NotFoundError,
     RegistryError,
@@ -67,7 +67,8 @@ MAX_MANIFEST_SIZE = 4 * 1024 * 1024
 MAX_BLOB_SIZE = 32 * 1024 * 1024
 MAX_REFERRER_PAGES = 50
 BLOB_RACE_PAUSE = 0.2  # seconds before a manifest PUT is sent again after BLOB_UNKNOWN
-_WRITTEN_INDEX_MEMORY = 1024
+_SUBJECT_LOCKS = 1024  # in-process index locks kept before the table is reset
+MAX_DANGLING_CHECKS = 100  # listed referrers checked for existence when a PUT names a gone one
 MANIFEST_ACCEPT = ", ".join(MANIFEST_MEDIA_TYPES)
 
 
@@ -78,6 +79,20 @@ class ResolvedManifest:
     descriptor: Descriptor
     content: bytes
     manifest: dict[str, Any]
+
+
+#: called right before each visible write; raises when the caller's lock may be lost
+Fence = Callable[[], None]
+
+
+def _no_fence() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class _Put:
+    response: HttpResponse
+    body: bytes  # what was finally stored (an index may lose dangling entries on the way)
 
 
 @dataclass(frozen=True)
@@ -115,9 +130,6 @@ class RegistryClient:
         self._referrers_api: bool | None = None  # None: not known yet
         self._lock = threading.Lock()
         self._subject_locks: dict[tuple[str, str], threading.Lock] = {}
-        # last tag-schema index entries this client wrote per subject: a worker holding
-        # an older listing must not drop a signature another worker just added
-        self._written: OrderedDict[tuple[str, str], tuple[dict[str, Any], ...]] = OrderedDict()
 
     @property
     def registry(self) -> str:
@@ -171,9 +183,11 @@ class RegistryClient:
         media_type = _media_type(response, manifest)
         if media_type is None:
             raise RegistryError(f"{what}: registry did not say what media type it is")
-        return ResolvedManifest(
-            Descriptor(media_type, digest, len(response.content)), response.content, manifest
-        )
+        try:
+            descriptor = Descriptor(media_type, digest, len(response.content))
+        except InvalidReferenceError as exc:
+            raise RegistryError(f"{what}: the registry's answer has {exc}") from None
+        return ResolvedManifest(descriptor, response.content, manifest)
 
     def fetch_manifest(self, repository: str, descriptor: Descriptor) -> bytes:
         """Manifest bytes for a known descriptor, checked against its digest and size."""
@@ -305,9 +319,14 @@ class RegistryClient:
         envelope_media_type: str,
         annotations: Mapping[str, str],
         *,
-        referrers: ReferrerList | None = None,
+        fence: Fence = _no_fence,
     ) -> PushedSignature:
-        """Push a signature manifest exactly as notation does, and make it discoverable."""
+        """Push a signature manifest exactly as notation does, and make it discoverable.
+
+        ``fence()`` is called right before each write that others can see (the signature
+        manifest, the tag-schema index): it raises when the caller's lock on the subject
+        may have been lost, so nothing is written from a stale view.
+        """
         validate_repository(repository)
         envelope_descriptor = Descriptor(envelope_media_type, digest_of(envelope), len(envelope))
         manifest = signature_manifest(subject, envelope_descriptor, annotations)
@@ -320,51 +339,107 @@ class RegistryClient:
         )
         self._uploads.ensure(repository, EMPTY_JSON_DIGEST, EMPTY_JSON)
         self._uploads.upload(repository, envelope_descriptor.digest, envelope)
-        response = self._put_manifest(repository, descriptor.digest, manifest, OCI_MANIFEST)
-        if response.headers.get("OCI-Subject"):
+        fence()
+        put = self._put_manifest(repository, descriptor.digest, manifest, OCI_MANIFEST, fence=fence)
+        if put.response.headers.get("OCI-Subject"):
             self._referrers_api = True
             return PushedSignature(descriptor, True)
         if self._referrers_api:  # API seen answering, header just omitted (as oras-go does)
             return PushedSignature(descriptor, True)
         self._referrers_api = False
-        known = None
-        if referrers is not None and referrers.subject.digest == subject.digest:
-            known = referrers.tag_index
-        self._add_to_tag_index(repository, subject, descriptor, known)
+        self._add_to_tag_index(repository, subject, descriptor, fence)
         return PushedSignature(descriptor, False)
 
     def _add_to_tag_index(
-        self,
-        repository: str,
-        subject: Descriptor,
-        descriptor: Descriptor,
-        known: TagIndex | None,
+        self, repository: str, subject: Descriptor, descriptor: Descriptor, fence: Fence
     ) -> None:
+        """Read the index as it is now, add one entry, write it back.
+
+        Read right before the write (not reused from the listing made before signing), so
+        the window for a writer that does not share our lock (notation, oras) is as short
+        as one round trip. Nothing is remembered between calls: what the registry holds is
+        the truth, so an entry someone removed stays removed.
+        """
         key = (repository, subject.digest)
         with self._lock:
+            if len(self._subject_locks) > _SUBJECT_LOCKS:
+                self._subject_locks.clear()
             subject_lock = self._subject_locks.setdefault(key, threading.Lock())
         with subject_lock:
-            current = known if known is not None else self._read_tag_index(repository, subject)
-            with self._lock:
-                written = self._written.get(key, ())
-            entries = merge_entries(current.entries, (*written, descriptor_json(descriptor)))
+            fence()
+            current = self._read_tag_index(repository, subject)
+            ours = descriptor_json(descriptor)
+            entries = merge_entries(current.entries, (ours,))
             if len(entries) == len(current.entries):
                 return  # already listed: nothing to write
-            body = referrers_index(entries)
-            self._put_manifest(repository, referrers_tag(subject.digest), body, OCI_INDEX)
-            with self._lock:
-                self._written[key] = tuple(entries)
-                self._written.move_to_end(key)
-                while len(self._written) > _WRITTEN_INDEX_MEMORY:
-                    self._written.popitem(last=False)
-                if len(self._subject_locks) > _WRITTEN_INDEX_MEMORY:
-                    self._subject_locks.clear()
+
+            def without_dangling() -> bytes | None:
+                live = self._live_entries(repository, current.entries)
+                if len(live) == len(current.entries):
+                    return None  # every listed manifest exists: our own was not seen yet
+                _log.warning(
+                    "referrers index %s:%s listed %d deleted manifest(s); dropped them",
+                    repository,
+                    referrers_tag(subject.digest),
+                    len(current.entries) - len(live),
+                )
+                return referrers_index(merge_entries(tuple(live), (ours,)))
+
+            fence()
+            body = self._put_manifest(
+                repository,
+                referrers_tag(subject.digest),
+                referrers_index(entries),
+                OCI_INDEX,
+                on_blob_unknown=without_dangling,
+                fence=fence,
+            ).body
             if self._cleanup and current.digest and current.digest != digest_of(body):
                 self._delete_manifest(repository, current.digest)
 
+    def _live_entries(
+        self, repository: str, entries: tuple[dict[str, Any], ...]
+    ) -> list[dict[str, Any]]:
+        """The entries whose manifest still exists (an index may name deleted ones)."""
+        live = []
+        for entry in entries[:MAX_DANGLING_CHECKS]:
+            digest = entry.get("digest")
+            if not isinstance(digest, str):
+                continue
+            try:
+                validate_digest(digest)
+            except InvalidReferenceError:
+                continue
+            response = self._transport.request(
+                "HEAD",
+                f"/v2/{repository}/manifests/{digest}",
+                scope=self.scope(repository),
+                what=f"referrer {repository}@{digest}",
+                expect=(200, 404),
+                headers={"Accept": MANIFEST_ACCEPT},
+            )
+            if response.status == 200:
+                live.append(entry)
+        return live + list(entries[MAX_DANGLING_CHECKS:])
+
     def _put_manifest(
-        self, repository: str, reference: str, body: bytes, media_type: str
-    ) -> HttpResponse:
+        self,
+        repository: str,
+        reference: str,
+        body: bytes,
+        media_type: str,
+        *,
+        on_blob_unknown: Callable[[], bytes | None] | None = None,
+        fence: Fence = _no_fence,
+    ) -> _Put:
+        """PUT a manifest; a ``MANIFEST_BLOB_UNKNOWN`` answer gets one more try.
+
+        Every blob (or manifest) a body names was uploaded or seen just before: a registry
+        that cannot find one is usually catching up (distribution's filesystem driver
+        rewrites a blob's link in place while another upload of it commits), so the same
+        body is sent again after a pause. ``on_blob_unknown`` may instead supply a body
+        without entries that really are gone (an index naming deleted manifests).
+        """
         what = f"manifest {repository}{'@' if ':' in reference else ':'}{reference}"
         for attempt in (1, 2):
             response = self._transport.request(
@@ -378,9 +453,6 @@ class RegistryClient:
             )
             if response.status == 201:
                 break
-            # every blob (or manifest) it names was uploaded or seen just before: a registry
-            # that cannot find one is catching up, not refusing. distribution's filesystem
-            # driver rewrites a blob's link in place while another upload of it commits.
             if "MANIFEST_BLOB_UNKNOWN" not in error_codes(response):
                 self._transport.fail(response, what)
             if attempt == 2:
@@ -388,11 +460,16 @@ class RegistryClient:
                     f"{what} at {self.registry}: the registry does not see content it has "
                     f"just accepted ({error_detail(response)}); try again"
                 )
-            time.sleep(BLOB_RACE_PAUSE)
+            replacement = on_blob_unknown() if on_blob_unknown is not None else None
+            if replacement is not None:
+                body = replacement
+            else:
+                time.sleep(BLOB_RACE_PAUSE)
+            fence()
         answered = response.headers.get("Docker-Content-Digest")
         if answered and answered != digest_of(body):
             raise DigestMismatchError(f"{what}: registry stored {answered}")
-        return response
+        return _Put(response, body)
 
     def _delete_manifest(self, repository: str, digest: str) -> None:
         """Best effort: the signature is already discoverable; a stale index only costs storage.

@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from signer.errors import InvalidReferenceError, RegistryError
 from signer.mediatypes import (
     EMPTY_JSON,
     EMPTY_JSON_DIGEST,
@@ -23,7 +24,6 @@ from signer.mediatypes import (
 )
 from signer.models import Descriptor
 
-_REFERRERS_TAG_RE = re.compile(r"^sha256-[a-f0-9]{64}$")
 _GO_ESCAPES = {
     "<": "\\u003c",
     ">": "\\u003e",
@@ -87,33 +87,16 @@ def referrers_index(entries: list[dict[str, Any]]) -> bytes:
     return go_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
 
 
-def artifact_type_of(manifest: Mapping[str, Any]) -> str | None:
-    """What the referrers API reports: top-level artifactType, else the config media type."""
-    artifact_type = manifest.get("artifactType")
-    if isinstance(artifact_type, str) and artifact_type:
-        return artifact_type
-    config = manifest.get("config")
-    if isinstance(config, Mapping):
-        media_type = config.get("mediaType")
-        if isinstance(media_type, str) and media_type:
-            return media_type
-    return None
-
-
-def is_signature_manifest(manifest: Mapping[str, Any]) -> bool:
-    """True for both Notary forms: notation's (config type) and OCI 1.1 (artifactType)."""
-    if manifest.get("artifactType") == NOTARY_SIGNATURE_ARTIFACT:
-        return True
-    config = manifest.get("config")
-    return isinstance(config, Mapping) and config.get("mediaType") == NOTARY_SIGNATURE_ARTIFACT
-
-
-def has_subject(manifest: Mapping[str, Any]) -> bool:
-    """A manifest with ``subject`` is a referrer (signature, SBOM...), never a thing to sign."""
-    subject = manifest.get("subject")
-    return isinstance(subject, Mapping) and isinstance(subject.get("digest"), str)
-
-
-def is_referrers_tag(tag: str) -> bool:
-    """``sha256-<64 hex>``: the tag under which the tag schema keeps a referrers index."""
-    return bool(_REFERRERS_TAG_RE.match(tag))
+def signature_layer(content: bytes, what: str) -> Descriptor:
+    """The one layer (the envelope) of a signature manifest; RegistryError if it has not one."""
+    try:
+        manifest = json.loads(content)
+    except (ValueError, RecursionError):
+        raise RegistryError(f"{what} is not valid JSON") from None
+    layers = manifest.get("layers") if isinstance(manifest, dict) else None
+    if not isinstance(layers, list) or len(layers) != 1:
+        raise RegistryError(f"{what} must have exactly one layer (the signature envelope)")
+    try:
+        return Descriptor.from_json(layers[0])
+    except InvalidReferenceError as exc:
+        raise RegistryError(f"{what}: its layer is not a valid descriptor: {exc}") from None

@@ -7,8 +7,7 @@ import logging
 import multiprocessing
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,12 +19,13 @@ from shared.leases import BlobLeaseLock, LeaseTimeoutError, blob_name
 from shared.settings import StorageSettings
 from shared.storage_clients import StorageUnavailableError, blob_service_client
 from signer.errors import TransientError
+from signer.locking import SubjectLock
 from tests.plugins.azurite import ACCOUNT_KEY, StorageNames
 
 pytestmark = pytest.mark.azurite
 
 KEY = "example.azurecr.io/team/app@sha256:" + "ab" * 32
-Lock = Callable[[str], AbstractContextManager[None]]
+Lock = SubjectLock
 
 
 def _container(connection_string: str, name: str) -> ContainerClient:

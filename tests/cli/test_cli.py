@@ -182,6 +182,15 @@ def test_references_file(
     assert out.startswith("signed")
 
 
+def test_a_references_file_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
+    listing = tmp_path / "refs.txt"
+    listing.write_bytes(b"localhost:1/app:v1\n\xff\xfe garbage\n")
+    code, out, err = run("sign", "--references-file", str(listing), *KEY)
+    assert (code, out) == (2, "")
+    assert err.startswith("Error: ") and "not UTF-8" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_basic_auth_from_environment(
     docker_registry_basic: DockerRegistry, repository_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -223,6 +232,14 @@ def test_basic_auth_from_environment(
         (("sign", "localhost:1/app:v1", *KEY, "--expiry", "soon"), 2, "is not a duration"),
         (("sign", "localhost:1/a:v1", "localhost:2/a:v1", *KEY), 2, "same registry"),
         (("sign", *KEY), 2, "at least one REFERENCE"),
+        # values that used to end in a traceback (issue 9, finding 14)
+        (("sign", "localhost:1/app:v1", *KEY, "--expiry", "3000000d"), 2, "longest duration"),
+        (("sign", "localhost:1/app:v1", *KEY, "--timeout", "nan"), 2, "between 0 and 3600"),
+        (("sign", "localhost:1/app:v1", *KEY, "--timeout", "-1"), 2, "between 0 and 3600"),
+        (("sign", "localhost:1/app:v1", *KEY, "--timeout", "0"), 2, "between 0 and 3600"),
+        (("sign", "localhost:1/app:v1", *KEY, "-m", "env=\udcff"), 2, "not valid text"),
+        (("verify", "localhost:1/app:v1", "-m", "\udcff=x"), 2, "not valid text"),
+        (("sign", "--bogus-flag"), 2, "unrecognized arguments"),
     ],
 )
 def test_usage_errors_are_one_line(argv: tuple[str, ...], code: int, message: str) -> None:

@@ -201,7 +201,14 @@ class MemoryLedger(Ledger):
     def write(self, entity: Mapping[str, Any], *, upsert: bool = False) -> None:
         self.rows.append(dict(entity))
 
-    def history(self, digest: str, limit: int = 50) -> list[dict[str, Any]]:
+    def history(
+        self,
+        digest: str,
+        limit: int = 50,
+        *,
+        registry: str | None = None,
+        repository: str | None = None,
+    ) -> list[dict[str, Any]]:
         return []
 
 
@@ -215,6 +222,9 @@ class NothingThere:
         raise AssertionError("never reached: nothing resolves")
 
     def list_referrers(self, repository: str, subject: Descriptor) -> ReferrerList:
+        raise AssertionError("never reached: nothing resolves")
+
+    def fetch_blob(self, repository: str, descriptor: Descriptor) -> bytes:
         raise AssertionError("never reached: nothing resolves")
 
     def push_signature(self, *args: Any, **kwargs: Any) -> Any:
