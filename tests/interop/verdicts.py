@@ -40,10 +40,18 @@ class Verdict:
         reasons = "; ".join(o.error for o in self.ours.outcomes if o.error)
         return f"{self.ours.error} ({reasons})" if self.ours.error else "verified"
 
+    @property
+    def notation_reason(self) -> str:
+        """notation's own words: its errors and warnings (``--verbose`` adds the reasons)."""
+        lines = (self.notation.stdout + self.notation.stderr).splitlines()
+        said = [ln for ln in lines if "level=error" in ln or "level=warning" in ln]
+        said += [ln for ln in lines if ln.startswith(("Error:", "Successfully", "Warning:"))]
+        return "\n    ".join(said) or "(no output)"
+
     def __str__(self) -> str:
         return (
-            f"{self.reference}\n  notation: exit {self.notation.exit_code}: "
-            f"{(self.notation.stdout + self.notation.stderr).strip()}\n  ours: {self.ours_reason}"
+            f"{self.reference}\n  notation: exit {self.notation.exit_code}:\n    "
+            f"{self.notation_reason}\n  ours: {self.ours_reason}"
         )
 
 
@@ -73,7 +81,7 @@ class Verifiers:
         self, repository: str, digest: str, user_metadata: Mapping[str, str] | None = None
     ) -> Verdict:
         ref = f"{self.registry.host}/{repository}@{digest}"
-        run = self.notation.verify(ref, user_metadata=user_metadata)
+        run = self.notation.verify(ref, user_metadata=user_metadata, verbose=True)
         ours = Verifier(
             TrustPolicyDocument.load(self.notation.config / "trustpolicy.json"),
             self.notation.config / "truststore",
