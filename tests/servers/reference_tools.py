@@ -61,11 +61,11 @@ def require_tool(name: str) -> Path:
     """The tool's path; ReferenceToolMissingError (with how to get it) when absent."""
     path = find_tool(name)
     if path is None:
-        raise ReferenceToolMissingError(_not_found(name))
+        raise ReferenceToolMissingError(not_found(name))
     return path
 
 
-def _not_found(name: str) -> str:
+def not_found(name: str) -> str:
     return f"{name} not found (${name.upper()}_BIN, PATH, {BUNDLED}): {HOW_TO_GET[name]}"
 
 
@@ -91,7 +91,7 @@ def main() -> int:
     for name, expected in EXPECTED_VERSIONS.items():
         path = find_tool(name)
         if path is None:
-            problems.append(_not_found(name))
+            problems.append(not_found(name))
             continue
         version = tool_version(path)
         if version != expected:
