@@ -135,8 +135,8 @@ def test_signature_passes_notation_verify_strict(
         # one signature, kept where this registry keeps referrers (API or tag schema)
         assert len(interop_registry.signature_digests(repository, signed.digest)) == 1
         verdict = verifiers.verify(repository, signed.digest)
-        assert verdict.notation.passed, verdict
-        assert verdict.ours.verified, verdict
+        assert verdict.notation.passed, str(verdict)
+        assert verdict.ours.verified, str(verdict)
         accepted = verdict.ours.accepted
         assert accepted is not None and accepted.envelope is not None
         envelope = accepted.envelope
@@ -166,4 +166,4 @@ def _user_metadata_is_checked(
         ({name: "x"}, False),
     ):
         verdict = verifiers.verify(repository, digest, user_metadata=asked)
-        assert (verdict.notation.passed, verdict.ours.verified) == (passes, passes), verdict
+        assert (verdict.notation.passed, verdict.ours.verified) == (passes, passes), str(verdict)
