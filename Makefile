@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup test lint typecheck pytest fuzz demo stop bench checkov clean
+.PHONY: setup test lint typecheck pytest interop fuzz demo stop bench checkov clean
 
 setup: $(VENV)/.installed node_modules/.installed /usr/bin/docker-registry
 
@@ -36,6 +36,12 @@ pytest: setup
 	$(VENV)/bin/pytest -q
 
 test: setup lint typecheck pytest checkov
+
+# The interoperability tier alone (tests/interop, part of `pytest` too): signatures checked by
+# the real notation v1.3.2 on olareg v0.1.2 and docker-registry. Here a missing tool fails.
+interop: setup
+	$(PY) -m tests.servers.reference_tools
+	SIGNER_REQUIRE_REFERENCE_TOOLS=1 $(VENV)/bin/pytest -q tests/interop
 
 # Random exploration, not part of CI: the property tests with random seeds and
 # FUZZ_FACTOR (default 20) times the examples; failures are kept in .hypothesis/.

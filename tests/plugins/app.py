@@ -1,18 +1,20 @@
-"""A function app wired to real parts: Debian's docker-registry, Azurite, a dev key.
+"""A function app wired to real parts: a real registry, Azurite, a dev key.
 
 ``SignerApp`` builds the app's handlers from settings exactly as a worker does
 (``shared.runtime.build_handlers``) and installs them as the worker's instance,
 so the decorated functions in ``function_app`` run the production code path.
-Events go through the host's own converter.
+Events go through the host's own converter. ``make_app`` serves Debian's
+docker-registry (tag schema); ``make_app_on(registry, ...)`` serves any registry
+process with ``host`` and ``url`` (olareg for the referrers API).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import azure.functions as func
 import pytest
@@ -104,8 +106,18 @@ class _Context:
     function_directory = "."
 
 
+class RegistryProcess(Protocol):
+    """A registry the tests started: ``host`` for settings, ``url`` for the test's pusher."""
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def url(self) -> str: ...
+
+
 def app_environment(
-    registry: DockerRegistry, connection_string: str, names: StorageNames, dev: dict[str, Path]
+    registry: RegistryProcess, connection_string: str, names: StorageNames, dev: dict[str, Path]
 ) -> dict[str, str]:
     return {
         "SIGNER_REGISTRY": registry.host,
@@ -125,29 +137,34 @@ def dev_certificate(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
 
 
 @pytest.fixture
-def make_app(
-    docker_registry: DockerRegistry,
+def make_app_on(
     azurite_connection_string: str,
     storage_names: StorageNames,
     dev_certificate: dict[str, Path],
-) -> Iterator[Any]:
-    """``make_app(**settings_overrides)`` -> SignerApp installed as the worker's instance."""
+) -> Iterator[Callable[..., SignerApp]]:
+    """``make_app_on(registry, **settings_overrides)`` -> SignerApp serving ``registry``."""
 
-    def make(**overrides: str) -> SignerApp:
-        env = app_environment(
-            docker_registry, azurite_connection_string, storage_names, dev_certificate
-        )
+    def make(registry: RegistryProcess, **overrides: str) -> SignerApp:
+        env = app_environment(registry, azurite_connection_string, storage_names, dev_certificate)
         env.update(overrides)
         settings = Settings.from_env(env)
         handlers = runtime.build_handlers(settings)
         runtime._handlers = handlers  # what handlers() returns on a warm worker
         return SignerApp(
-            settings,
-            handlers,
-            ImagePusher(docker_registry.url),
-            dev_certificate,
-            docker_registry.host,
+            settings, handlers, ImagePusher(registry.url), dev_certificate, registry.host
         )
 
     yield make
     runtime.reset()
+
+
+@pytest.fixture
+def make_app(
+    docker_registry: DockerRegistry, make_app_on: Callable[..., SignerApp]
+) -> Callable[..., SignerApp]:
+    """``make_app(**settings_overrides)`` -> SignerApp on the session's docker-registry."""
+
+    def make(**overrides: str) -> SignerApp:
+        return make_app_on(docker_registry, **overrides)
+
+    return make

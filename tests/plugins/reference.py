@@ -1,8 +1,9 @@
 """Fixtures for the real reference tools: olareg (referrers API registry) and notation.
 
-A machine without them skips what needs them, with the line ``reference_tools`` prints
-on how to get them; CI (``SIGNER_REQUIRE_REFERENCE_TOOLS=1``, set by ``.ci/run``) fails
-instead, so the interoperability tier can never silently stop running there.
+On a machine without them the tests that use these fixtures are not run, and the end of
+the run says so in one line, with how to get the tools; CI
+(``SIGNER_REQUIRE_REFERENCE_TOOLS=1``, set by ``.ci/run``) fails instead, so the
+interoperability tier can never silently stop running there.
 """
 
 from __future__ import annotations
@@ -14,7 +15,40 @@ import pytest
 
 from tests.servers.notation import Notation
 from tests.servers.olareg import Olareg
-from tests.servers.reference_tools import ReferenceToolMissingError, require_tool, tools_required
+from tests.servers.reference_tools import (
+    EXPECTED_VERSIONS,
+    ReferenceToolMissingError,
+    find_tool,
+    not_found,
+    require_tool,
+    tools_required,
+)
+
+_NOT_RUN = pytest.StashKey[tuple[int, str]]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without the tools (and outside CI), leave out what needs them, to report it once."""
+    if tools_required():
+        return
+    missing = {name for name in EXPECTED_VERSIONS if find_tool(name) is None}
+    needs = [i for i in items if missing & set(getattr(i, "fixturenames", ()))]
+    if not needs:
+        return
+    config.hook.pytest_deselected(items=needs)
+    left_out = {id(i) for i in needs}
+    items[:] = [i for i in items if id(i) not in left_out]
+    config.stash[_NOT_RUN] = (len(needs), "; ".join(not_found(n) for n in sorted(missing)))
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    if _NOT_RUN in config.stash:
+        count, reason = config.stash[_NOT_RUN]
+        terminalreporter.write_line(
+            f"interoperability tier skipped ({count} tests deselected): {reason}", yellow=True
+        )
 
 
 def need_tool(name: str) -> Path:
