@@ -26,7 +26,7 @@ from functools import lru_cache
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
@@ -62,6 +62,10 @@ _HANDLED = frozenset(
     }
 )
 _INSECURE_HASHES = (hashes.SHA1, hashes.MD5)
+# what cryptography raises for malformed extensions (read lazily, on first access)
+_EXTENSION_ERRORS = (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
+# what cryptography raises for a signature or key it cannot check (all mean "no")
+CRYPTO_ERRORS = (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm)
 _FORBIDDEN_LEAF_USAGES = (
     ("key_encipherment", "KeyEncipherment"),
     ("data_encipherment", "DataEncipherment"),
@@ -100,7 +104,7 @@ def _extension(
         return cert.extensions.get_extension_for_class(cls)
     except x509.ExtensionNotFound:
         return None
-    except ValueError:
+    except _EXTENSION_ERRORS:
         raise _fail(
             f"certificate {subject_of(cert)!r} has a malformed extension", TSA_CERTIFICATE
         ) from None
@@ -136,11 +140,11 @@ def _signature_error(child: x509.Certificate, parent: x509.Certificate) -> str |
     usage = _key_usage(parent)
     if usage is not None and not usage.key_cert_sign:
         return f"certificate {subject_of(parent)!r} is not allowed to sign certificates"
-    if isinstance(child.signature_hash_algorithm, _INSECURE_HASHES):
-        return f"certificate {subject_of(child)!r} is signed with an insecure algorithm"
     try:
+        if isinstance(child.signature_hash_algorithm, _INSECURE_HASHES):
+            return f"certificate {subject_of(child)!r} is signed with an insecure algorithm"
         child.verify_directly_issued_by(parent)
-    except (ValueError, TypeError, InvalidSignature):
+    except CRYPTO_ERRORS:
         return f"certificate {subject_of(child)!r} is not signed by {subject_of(parent)!r}"
     return None
 
@@ -155,7 +159,7 @@ def _usable_at(cert: x509.Certificate, at: datetime) -> TimestampInvalidError | 
         )
     try:
         extensions = list(cert.extensions)
-    except ValueError:
+    except _EXTENSION_ERRORS:
         return _fail(f"certificate {subject_of(cert)!r} has a malformed extension", TSA_CERTIFICATE)
     for ext in extensions:
         if ext.critical and ext.oid not in _HANDLED:
@@ -305,6 +309,8 @@ def _validate_leaf(cert: x509.Certificate) -> None:
         key_spec_of_public_key(cert.public_key())
     except UnsupportedKeyError as exc:
         raise _fail(f"TSA certificate {name!r}: {exc}", TSA_CERTIFICATE) from None
+    except CRYPTO_ERRORS:
+        raise _fail(f"TSA certificate {name!r}: unsupported public key", TSA_CERTIFICATE) from None
 
 
 def _validate_ca(cert: x509.Certificate, below: int) -> None:
@@ -341,7 +347,7 @@ def validate_tsa_chain(chain: Sequence[x509.Certificate]) -> None:
         try:
             cert.verify_directly_issued_by(cert)
             issued = raw_issuer(cert) == raw_subject(cert)
-        except (ValueError, TypeError, InvalidSignature):
+        except CRYPTO_ERRORS:
             issued = False
         if not issued:
             raise _fail(

@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 
 from signer.certs import subject_of
 from signer.errors import ConfigurationError
-from signer.timestamp.chain import raw_issuer, raw_subject
+from signer.timestamp.chain import CRYPTO_ERRORS, raw_issuer, raw_subject
 
 
 def is_root(cert: x509.Certificate) -> bool:
@@ -21,7 +20,7 @@ def is_root(cert: x509.Certificate) -> bool:
         return False
     try:
         cert.verify_directly_issued_by(cert)
-    except (ValueError, TypeError, InvalidSignature):
+    except CRYPTO_ERRORS:
         return False
     return True
 
@@ -45,7 +44,7 @@ def load_root_certificate(data: bytes, source: str = "TSA root certificate") -> 
             if b"-----BEGIN" in data
             else [x509.load_der_x509_certificate(data)]
         )
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         raise ConfigurationError(f"{source}: not a PEM or DER certificate") from None
     if len(certs) != 1:
         raise ConfigurationError(

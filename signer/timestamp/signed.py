@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from signer.certs import subject_of
-from signer.timestamp.chain import build_tsa_chain, check_tsa_eku
+from signer.timestamp.chain import CRYPTO_ERRORS, build_tsa_chain, check_tsa_eku
 from signer.timestamp.errors import (
     SIGNATURE,
     SIGNING_CERTIFICATE,
@@ -105,8 +105,8 @@ def _check_signature(token: SignedToken, info: SignerInfo, cert: x509.Certificat
         )
     signed = info.signed_attrs_der if info.signed_attrs_der is not None else token.content
     algorithm = _HASHES[hash_name]()
-    key = cert.public_key()
     try:
+        key = cert.public_key()
         if kind == "ecdsa":
             if not isinstance(key, ec.EllipticCurvePublicKey):
                 raise InvalidSignature
@@ -120,7 +120,7 @@ def _check_signature(token: SignedToken, info: SignerInfo, cert: x509.Certificat
                 else padding.PSS(mgf=padding.MGF1(algorithm), salt_length=algorithm.digest_size)
             )
             key.verify(info.signature, signed, pad, algorithm)
-    except InvalidSignature:
+    except CRYPTO_ERRORS:
         raise _fail(
             f"the timestamp token's signature by {subject_of(cert)!r} does not verify", SIGNATURE
         ) from None

@@ -167,7 +167,7 @@ def _certificates(signed_data: Any) -> tuple[TokenCertificate, ...]:
         der = bytes(cert.dump())
         try:
             parsed = x509.load_der_x509_certificate(der)
-        except ValueError:
+        except (ValueError, x509.InvalidVersion):
             raise _malformed("the timestamp token holds an invalid certificate") from None
         out.append(
             TokenCertificate(
