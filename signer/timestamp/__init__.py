@@ -8,7 +8,8 @@ the TSA for a token over the COSE signature value and checks it before returning
 
 Verifying: ``verify_timestamp_token(token, signature, tsa_roots)`` checks a token found in
 an envelope against the roots of the policy's ``tsa:`` stores; the caller then checks the
-signing chain with ``Timestamp.check_within``.
+signing chain with ``Timestamp.check_within``. ``summarize_timestamp_token`` reads a
+token for display (``inspect``) without trusting it.
 
 Errors: ``TimestampUnavailableError`` (transient: the TSA could not answer) and
 ``TimestampInvalidError`` (permanent: the answer or token is not acceptable), each with a
@@ -17,16 +18,18 @@ Errors: ``TimestampUnavailableError`` (transient: the TSA could not answer) and
 
 from signer.timestamp.client import MAX_REPLY_SIZE, Timestamper
 from signer.timestamp.errors import TimestampInvalidError, TimestampUnavailableError
-from signer.timestamp.model import Timestamp
+from signer.timestamp.model import Timestamp, TimestampSummary
 from signer.timestamp.roots import load_root_certificate
-from signer.timestamp.verify import verify_timestamp_token
+from signer.timestamp.verify import summarize_timestamp_token, verify_timestamp_token
 
 __all__ = [
     "MAX_REPLY_SIZE",
     "Timestamp",
     "TimestampInvalidError",
+    "TimestampSummary",
     "TimestampUnavailableError",
     "Timestamper",
     "load_root_certificate",
+    "summarize_timestamp_token",
     "verify_timestamp_token",
 ]

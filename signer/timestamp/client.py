@@ -165,6 +165,8 @@ class Timestamper:
         Raises TimestampUnavailableError (transient) or TimestampInvalidError.
         """
         check_hash_name(hash_name)
+        if not signing_chain:
+            raise ConfigurationError("a timestamp needs the signing certificate chain")
         request = build_request(signature, hash_name, policy=self._policy)
         reply = self._exchange(request.der)
         try:

@@ -1,4 +1,4 @@
-"""What a verified timestamp is: the token, its time range, and the TSA that signed it."""
+"""What a timestamp is: the token, the time range it stands for, and the TSA that signed it."""
 
 from __future__ import annotations
 
@@ -20,23 +20,12 @@ def _when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@dataclass(frozen=True)
-class Timestamp:
-    """A timestamp countersignature that has been checked.
+class _TimeRange:
+    """The range a token's time stands for: genTime plus or minus its accuracy."""
 
-    ``token`` is the DER TimeStampToken (a CMS ContentInfo) exactly as the TSA sent it:
-    the bytes notation puts in the COSE unprotected header
-    ``io.cncf.notary.timestampSignature``. ``time`` is the TSTInfo genTime (UTC),
-    ``accuracy`` its accuracy field (None when the token has none). ``tsa_chain`` is the
-    verified chain, TSA certificate first, root last.
-    """
-
-    token: bytes = field(repr=False)
     time: datetime
     accuracy: timedelta | None
-    tsa_subject: str
-    tsa_chain: tuple[x509.Certificate, ...] = field(repr=False)
-    policy: str = ""
+    policy: str
 
     @property
     def uncertainty(self) -> timedelta:
@@ -52,6 +41,38 @@ class Timestamp:
     @property
     def latest(self) -> datetime:
         return self.time + self.uncertainty
+
+
+@dataclass(frozen=True)
+class TimestampSummary(_TimeRange):
+    """What a token says about itself, NOT verified (for ``inspect``, as notation inspect
+    shows a countersignature). ``tsa_subject`` is None when the token does not name its
+    signing certificate."""
+
+    time: datetime
+    accuracy: timedelta | None
+    policy: str
+    tsa_subject: str | None
+    certificates: tuple[x509.Certificate, ...] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Timestamp(_TimeRange):
+    """A timestamp countersignature that has been checked.
+
+    ``token`` is the DER TimeStampToken (a CMS ContentInfo) exactly as the TSA sent it:
+    the bytes notation puts in the COSE unprotected header
+    ``io.cncf.notary.timestampSignature``. ``time`` is the TSTInfo genTime (UTC),
+    ``accuracy`` its accuracy field (None when the token has none). ``tsa_chain`` is the
+    verified chain, TSA certificate first, root last.
+    """
+
+    token: bytes = field(repr=False)
+    time: datetime
+    accuracy: timedelta | None
+    tsa_subject: str
+    tsa_chain: tuple[x509.Certificate, ...] = field(repr=False)
+    policy: str = ""
 
     def check_within(self, chain: Sequence[x509.Certificate]) -> None:
         """The whole time range lies in every certificate's validity (notation-go

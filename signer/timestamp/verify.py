@@ -21,9 +21,9 @@ from cryptography import x509
 from signer.certs import subject_of
 from signer.timestamp.chain import validate_tsa_chain
 from signer.timestamp.errors import IMPRINT, UNSUPPORTED, UNTRUSTED, TimestampInvalidError
-from signer.timestamp.model import Timestamp
+from signer.timestamp.model import Timestamp, TimestampSummary
 from signer.timestamp.request import HASH_BY_OID
-from signer.timestamp.signed import verify_token
+from signer.timestamp.signed import signing_certificate, verify_token
 from signer.timestamp.token import SignedToken, parse_token
 
 
@@ -89,3 +89,27 @@ def verify_timestamp_token(
     except TimestampInvalidError as exc:
         raise exc.prefixed("failed to validate the timestamping certificate chain") from None
     return timestamp_from(parsed, chain)
+
+
+def summarize_timestamp_token(token: bytes, signature: bytes) -> TimestampSummary:
+    """What a countersignature says, checked only for being over ``signature`` (notation
+    inspect does the same): for display, never for trust."""
+    try:
+        parsed = parse_token(token)
+    except TimestampInvalidError as exc:
+        raise exc.prefixed("failed to parse timestamp countersignature") from None
+    check_imprint(parsed, signature)
+    subject = None
+    for info in parsed.signer_infos:
+        try:
+            subject = subject_of(signing_certificate(parsed, info))
+            break
+        except TimestampInvalidError:
+            continue
+    return TimestampSummary(
+        time=parsed.info.gen_time,
+        accuracy=parsed.info.accuracy,
+        policy=parsed.info.policy,
+        tsa_subject=subject,
+        certificates=tuple(c.cert for c in parsed.certificates),
+    )

@@ -321,6 +321,11 @@ def test_bad_configuration_is_refused_before_any_request(tsa_server: TsaServer) 
         pytest.raises(ConfigurationError, match="'sha1' is not supported"),
     ):
         stamper.timestamp(signed.signature, "sha1", signed.chain)
+    with (
+        Timestamper(tsa_server.url, [tsa_server.root]) as stamper,
+        pytest.raises(ConfigurationError, match="signing certificate chain"),
+    ):
+        stamper.timestamp(signed.signature, signed.hash_name, [])
     assert tsa_server.requests == 0
 
 

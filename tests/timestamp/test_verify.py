@@ -9,7 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from signer.timestamp import Timestamp, TimestampInvalidError, verify_timestamp_token
+from signer.timestamp import (
+    Timestamp,
+    TimestampInvalidError,
+    summarize_timestamp_token,
+    verify_timestamp_token,
+)
 from signer.timestamp import errors as reasons
 from signer.timestamp.model import BASELINE_POLICY
 from signer.timestamp.request import build_request
@@ -159,6 +164,27 @@ def test_random_bytes_never_escape_as_another_exception(data: bytes) -> None:
         verify_timestamp_token(data, b"signature", [root])
     with pytest.raises(TimestampInvalidError):
         parse_response(data)
+
+
+def test_a_summary_for_inspect_reads_a_token_without_trusting_it(
+    tsa_server: TsaServer, signed: Signed
+) -> None:
+    """notation inspect shows an untrusted TSA's time too; only the imprint is checked."""
+    untrusted = _token(tsa_server, signed.signature, "untrusted")
+    summary = summarize_timestamp_token(untrusted, signed.signature)
+    assert summary.tsa_subject == "CN=Untrusted TSA,O=acr-notary-signer tests"
+    assert summary.latest - summary.earliest == timedelta(seconds=2)
+    assert tsa_server.untrusted.cert in summary.certificates
+    assert (
+        summarize_timestamp_token(
+            _token(tsa_server, signed.signature, "no_certs"), signed.signature
+        ).tsa_subject
+        is None
+    )
+    with pytest.raises(TimestampInvalidError, match="mismatched message"):
+        summarize_timestamp_token(untrusted, b"another signature")
+    with pytest.raises(TimestampInvalidError, match="failed to parse timestamp countersignature"):
+        summarize_timestamp_token(b"junk", signed.signature)
 
 
 # --- the time range against the signing chain ---------------------------------------------
