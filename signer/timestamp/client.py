@@ -106,16 +106,20 @@ class Timestamper:
         max_reply_size: int = MAX_REPLY_SIZE,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            where = _where(url)
+        except ValueError:  # a bad port or bracketed host
+            raise ConfigurationError("the timestamp URL is not a valid URL") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError(
-                f"timestamp URL {_where(url)!r}: an http or https URL with a host is required"
+                f"timestamp URL {where!r}: an http or https URL with a host is required"
             )
         if min(timeout, connect_timeout, read_timeout) <= 0 or retries < 0:
             raise ConfigurationError("timestamp timeouts must be > 0 and retries >= 0")
         check_roots(root_certificates)
         self.url = url
-        self.where = _where(url)
+        self.where = where
         self._roots = tuple(root_certificates)
         self._timeout = float(timeout)
         self._connect_timeout = float(connect_timeout)

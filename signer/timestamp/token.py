@@ -143,7 +143,9 @@ def parse_response(data: bytes) -> Response:
         status = int(info["status"])
         texts = () if _absent(info["status_string"]) else tuple(info["status_string"].native)
         failures = (
-            frozenset() if _absent(info["fail_info"]) else frozenset(info["fail_info"].native)
+            frozenset()
+            if _absent(info["fail_info"])
+            else frozenset(str(bit) for bit in info["fail_info"].native)  # unnamed bits: ints
         )
         token = resp["time_stamp_token"]
         raw = None if _absent(token) else bytes(token.dump())
@@ -237,9 +239,10 @@ def _signer_info(info: Any) -> SignerInfo:
     )
 
 
-def _aware(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        raise ValueError("a time without a time zone")
+def _aware(moment: object) -> datetime:
+    # asn1crypto gives year 0 as its own extended_datetime type, which is no datetime
+    if not isinstance(moment, datetime) or moment.tzinfo is None:
+        raise ValueError("not a time with a time zone")
     return moment.astimezone(UTC)
 
 

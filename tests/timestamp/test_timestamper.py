@@ -24,6 +24,8 @@ from signer.timestamp import (
     verify_timestamp_token,
 )
 from signer.timestamp import errors as reasons
+from signer.timestamp.response import check_status
+from signer.timestamp.token import StatusInfo
 from tests.servers.tsa import POLICY, TsaFault, TsaServer, refused_url
 from tests.timestamp.helpers import HASH_OF_KIND, Signed, signed_envelope
 from tests.verifier import pki
@@ -309,6 +311,8 @@ def test_a_timestamp_outside_the_signing_certificate_validity_is_refused(
 def test_bad_configuration_is_refused_before_any_request(tsa_server: TsaServer) -> None:
     with pytest.raises(ConfigurationError, match="http or https"):
         Timestamper("ftp://tsa.example/", [tsa_server.root])
+    with pytest.raises(ConfigurationError, match="not a valid URL"):
+        Timestamper("http://tsa.example:port/", [tsa_server.root])
     with pytest.raises(ConfigurationError, match="not a root certificate"):
         Timestamper(tsa_server.url, [tsa_server.identity.cert])
     with pytest.raises(ConfigurationError, match="no TSA root"):
@@ -355,3 +359,16 @@ def test_the_root_file_is_read_as_notation_reads_it(tsa_server: TsaServer) -> No
         load_root_certificate(pki.pem(tsa_server.identity.cert))
     with pytest.raises(ConfigurationError, match="not a PEM or DER certificate"):
         load_root_certificate(b"hello")
+
+
+def test_a_rejection_quotes_the_tsa_s_words_printable_and_bounded() -> None:
+    status = StatusInfo(2, ("bad \x1b[31mrequest\n" + "x" * 500,), frozenset({"bad_request"}))
+    with pytest.raises(TimestampInvalidError) as caught:
+        check_status(status)
+    message = caught.value.message
+    assert "failure info: bad_request" in message
+    assert "bad [31mrequest" in message and "\x1b" not in message and "\n" not in message
+    assert len(message) < 250
+    with pytest.raises(TimestampUnavailableError):
+        check_status(StatusInfo(3, (), frozenset()))  # waiting: ask again later
+    check_status(StatusInfo(1, (), frozenset()))  # granted with modifications is granted
