@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.plugins.azurite",
     "tests.plugins.app",
     "tests.plugins.reference",
+    "tests.plugins.tsa",
 ]
