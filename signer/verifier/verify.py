@@ -21,11 +21,11 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -34,13 +34,17 @@ from cryptography.x509.oid import AuthorityInformationAccessOID
 from signer.certs import validate_chain
 from signer.errors import (
     CertificateError,
+    ConfigurationError,
     EnvelopeError,
     SignatureVerificationError,
+    SignerError,
+    TransientError,
 )
 from signer.mediatypes import HEADER_VERIFICATION_PLUGIN, SCHEME_X509_SIGNING_AUTHORITY
 from signer.models import Descriptor
-from signer.payload import parse_payload
+from signer.payload import read_payload
 from signer.reference import Reference
+from signer.untrusted import UNTRUSTED_INPUT_ERRORS, describe
 from signer.verifier.dn import certificate_dn, is_subset
 from signer.verifier.envelopes import Envelope, parse, verify_integrity
 from signer.verifier.trustpolicy import (
@@ -57,6 +61,8 @@ log = logging.getLogger(__name__)
 MAX_SIGNATURES = 100  # notation's default --max-signatures
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 _RFC1123Z = "%a, %d %b %Y %H:%M:%S +0000"
+# what a hostile signature can make parsing or checking raise (ConfigurationError aside)
+_SIGNATURE_ERRORS: tuple[type[Exception], ...] = (SignerError, *UNTRUSTED_INPUT_ERRORS)
 
 
 @dataclass(frozen=True)
@@ -72,9 +78,22 @@ class CheckResult:
         return self.error is not None and self.action == Action.ENFORCE
 
 
+Status = Literal["verified", "failed", "skipped"]
+
+
+def _status(error: str | None, skipped: bool) -> Status:
+    if skipped:
+        return "skipped"
+    return "verified" if error is None else "failed"
+
+
 @dataclass(frozen=True)
 class VerificationOutcome:
-    """The verdict on one signature blob, with every validation's result."""
+    """The verdict on one signature blob, with every validation's result.
+
+    ``status`` is "verified", "failed", or "skipped" (the policy's level is ``skip``:
+    nothing was checked, which is neither a pass nor a failure of the signature).
+    """
 
     reference: str
     media_type: str
@@ -86,10 +105,15 @@ class VerificationOutcome:
     envelope: Envelope | None = None
     target: Descriptor | None = None
     skipped: bool = False
+    internal_error: bool = False  # a bug in this verifier, not a rule (tests assert it never is)
+
+    @property
+    def status(self) -> Status:
+        return _status(self.error, self.skipped)
 
     @property
     def verified(self) -> bool:
-        return self.error is None
+        return self.status == "verified"
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -109,16 +133,22 @@ class VerificationOutcome:
 
 @dataclass(frozen=True)
 class SignatureBlob:
-    """A signature layer as fetched from the registry."""
+    """A signature layer as fetched from the registry (or why it could not be)."""
 
     data: bytes
     media_type: str
     manifest_digest: str | None = None  # the signature manifest, for reports
+    error: str | None = None  # set when the registry gave no usable blob: it fails
 
 
 @dataclass(frozen=True)
 class ArtifactVerification:
-    """The verdict on an artifact: it passes when any of its signatures passes."""
+    """The verdict on an artifact: it passes when any of its signatures passes.
+
+    ``status`` keeps the three outcomes apart: "verified", "failed", and "skipped" (the
+    applicable policy's level is ``skip``; notation then reports that verification was
+    skipped, not that it succeeded).
+    """
 
     reference: str
     policy: str
@@ -129,8 +159,12 @@ class ArtifactVerification:
     manifest_digests: tuple[str | None, ...] = field(default=())
 
     @property
+    def status(self) -> Status:
+        return _status(self.error, self.skipped)
+
+    @property
     def verified(self) -> bool:
-        return self.error is None
+        return self.status == "verified"
 
     @property
     def accepted(self) -> VerificationOutcome | None:
@@ -257,9 +291,18 @@ class Verifier:
                 str(ref), media_type, digest, policy.name, policy.level, skipped=True
             )
         run = _Run(policy)
-        env, target, error = self._process(run, envelope, media_type)
-        if error is None and target is not None:
-            error = self._check_target(target, subject, user_metadata)
+        env: Envelope | None = None
+        target: Descriptor | None = None
+        try:
+            env, target, error = self._process(run, envelope, media_type)
+            if error is None and target is not None:
+                error = self._check_target(target, subject, user_metadata)
+        except ConfigurationError:
+            raise  # the trust store, not the signature: no verdict is possible
+        except _SIGNATURE_ERRORS as exc:
+            # Every rule is checked where it applies; this is the boundary for whatever a
+            # hostile signature still manages to raise: it fails, and only this signature.
+            error = f"the signature cannot be processed: {describe(exc)}"
         if error is not None:
             log.info("signature %s for %s failed: %s", digest, ref, error)
         return VerificationOutcome(
@@ -286,7 +329,7 @@ class Verifier:
         integrity = self._integrity(env)
         if run.add(Check.INTEGRITY, integrity):
             return env, None, integrity
-        target = parse_payload(env.payload)  # cannot fail: _integrity parsed it
+        target = read_payload(env.payload)  # cannot fail: _integrity read it
         plugin = env.protected.get(HEADER_VERIFICATION_PLUGIN)
         if plugin is not None:
             return (
@@ -318,7 +361,7 @@ class Verifier:
         except CertificateError as exc:
             return f"certificate-chain is invalid: {exc}"
         try:
-            parse_payload(env.payload)
+            read_payload(env.payload)
         except EnvelopeError as exc:
             return f"invalid payload: {exc}"
         return None
@@ -429,6 +472,37 @@ class Verifier:
 
     # -- an artifact's signatures ---------------------------------------------------
 
+    def _verify_one(
+        self,
+        ref: Reference,
+        subject: Descriptor,
+        blob: SignatureBlob,
+        user_metadata: Mapping[str, str],
+    ) -> VerificationOutcome:
+        """One signature's verdict; nothing one signature holds can end the loop over them."""
+        digest = "sha256:" + hashlib.sha256(blob.data).hexdigest()
+        if blob.error is not None:  # the registry could not give us this signature
+            policy = self.policy_doc.policy_for(ref)
+            return VerificationOutcome(
+                str(ref), blob.media_type, digest, policy.name, policy.level, error=blob.error
+            )
+        try:
+            return self.verify_signature(ref, subject, blob.data, blob.media_type, user_metadata)
+        except (ConfigurationError, TransientError):
+            raise
+        except Exception as exc:
+            log.exception("verifying signature %s of %s raised", digest, ref)
+            policy = self.policy_doc.policy_for(ref)
+            return VerificationOutcome(
+                str(ref),
+                blob.media_type,
+                digest,
+                policy.name,
+                policy.level,
+                error=f"internal error while verifying this signature: {type(exc).__name__}",
+                internal_error=True,
+            )
+
     def verify_signatures(
         self,
         reference: Reference | str,
@@ -448,13 +522,16 @@ class Verifier:
         outcomes: list[VerificationOutcome] = []
         digests: list[str | None] = []
         for blob in signatures:
-            outcome = self.verify_signature(ref, subject, blob.data, blob.media_type, user_metadata)
-            outcomes.append(outcome)
+            outcome = self._verify_one(ref, subject, blob, user_metadata)
             digests.append(blob.manifest_digest)
             if outcome.verified:
+                outcomes.append(outcome)
                 return ArtifactVerification(
                     *head, outcomes=tuple(outcomes), manifest_digests=tuple(digests)
                 )
+            # a failed signature keeps its verdict, not its envelope: 100 failed
+            # signatures must not hold 100 blobs (each up to 32 MiB) in memory
+            outcomes.append(replace(outcome, envelope=None))
             if len(outcomes) >= self.max_signatures:
                 break
         if not outcomes:

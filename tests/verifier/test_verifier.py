@@ -234,7 +234,25 @@ def test_identity_matching(ca: Pki, identity: str, passes: bool) -> None:
 
 def test_skip_level_verifies_nothing(ca: Pki) -> None:
     outcome = verify(ca, b"not a signature", level="skip", stores=(), identities=())
-    assert outcome.verified and outcome.skipped and outcome.results == ()
+    assert outcome.skipped and outcome.results == ()
+    # skipped is its own outcome: neither verified nor failed (issue 10)
+    assert outcome.status == "skipped" and not outcome.verified and outcome.error is None
+
+
+def test_skip_level_is_a_third_outcome_for_the_artifact(ca: Pki) -> None:
+    policy = pki.policy(level="skip", stores=(), identities=())
+    result = Verifier(policy, ca.store).verify_signatures(REF, SUBJECT, [])
+    assert (result.status, result.verified, result.skipped, result.error) == (
+        "skipped",
+        False,
+        True,
+        None,
+    )
+    verified = verifier(ca).verify_signatures(
+        REF, SUBJECT, [SignatureBlob(ca.sign(), COSE_MEDIA_TYPE)]
+    )
+    failed = verifier(ca).verify_signatures(REF, SUBJECT, [SignatureBlob(b"x", COSE_MEDIA_TYPE)])
+    assert (verified.status, failed.status) == ("verified", "failed")
 
 
 @pytest.mark.parametrize("level", ["strict", "permissive", "audit"])
