@@ -171,6 +171,11 @@ class ArtifactVerification:
         return next((o for o in self.outcomes if o.verified), None)
 
 
+def _bounded(reason: str, limit: int = 2000) -> str:
+    """Reasons quote signature content (media types, names): keep a hostile one short."""
+    return reason if len(reason) <= limit else reason[:limit] + "… (truncated)"
+
+
 def _der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.DER)
 
@@ -304,6 +309,7 @@ class Verifier:
             # hostile signature still manages to raise: it fails, and only this signature.
             error = f"the signature cannot be processed: {describe(exc)}"
         if error is not None:
+            error = _bounded(error)
             log.info("signature %s for %s failed: %s", digest, ref, error)
         return VerificationOutcome(
             str(ref),
@@ -326,10 +332,9 @@ class Verifier:
         except EnvelopeError as exc:
             run.add(Check.INTEGRITY, f"unable to parse the digital signature: {exc}")
             return None, None, run.results[-1].error
-        integrity = self._integrity(env)
+        integrity, target = self._integrity(env)
         if run.add(Check.INTEGRITY, integrity):
             return env, None, integrity
-        target = read_payload(env.payload)  # cannot fail: _integrity read it
         plugin = env.protected.get(HEADER_VERIFICATION_PLUGIN)
         if plugin is not None:
             return (
@@ -351,20 +356,20 @@ class Verifier:
         return env, target, None
 
     @staticmethod
-    def _integrity(env: Envelope) -> str | None:
+    def _integrity(env: Envelope) -> tuple[str | None, Descriptor | None]:
+        """(why integrity fails, or None; the payload's target artifact when it holds)."""
         try:
             verify_integrity(env)
         except SignatureVerificationError as exc:
-            return f"signature is invalid: {exc}"
+            return f"signature is invalid: {exc}", None
         try:
             validate_chain(env.chain)  # structure and certificate rules; times come later
         except CertificateError as exc:
-            return f"certificate-chain is invalid: {exc}"
+            return f"certificate-chain is invalid: {exc}", None
         try:
-            read_payload(env.payload)
+            return None, read_payload(env.payload)
         except EnvelopeError as exc:
-            return f"invalid payload: {exc}"
-        return None
+            return f"invalid payload: {exc}", None
 
     def _authenticity(self, policy: TrustPolicy, env: Envelope) -> tuple[Check, str | None]:
         store_type = (
@@ -529,9 +534,9 @@ class Verifier:
                 return ArtifactVerification(
                     *head, outcomes=tuple(outcomes), manifest_digests=tuple(digests)
                 )
-            # a failed signature keeps its verdict, not its envelope: 100 failed
-            # signatures must not hold 100 blobs (each up to 32 MiB) in memory
-            outcomes.append(replace(outcome, envelope=None))
+            # a failed signature keeps its verdict, not its envelope or payload: 100
+            # failed signatures must not hold 100 blobs (each up to 32 MiB) in memory
+            outcomes.append(replace(outcome, envelope=None, target=None))
             if len(outcomes) >= self.max_signatures:
                 break
         if not outcomes:
