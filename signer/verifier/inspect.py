@@ -76,7 +76,7 @@ class CertificateSummary:
 @dataclass(frozen=True)
 class SignatureSummary:
     media_type: str
-    digest: str
+    digest: str | None  # of the envelope blob; None when the registry did not give it
     algorithm: str | None = None
     signing_scheme: str | None = None
     signing_time: datetime | None = None

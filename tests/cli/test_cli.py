@@ -326,3 +326,55 @@ def test_unsigned_artifact_fails_verification(
     )
     assert code == 1
     assert "no signature is associated" in err
+
+
+def _skip_policy(tmp_path: Path) -> Path:
+    policy = tmp_path / "skip.json"
+    statement = {
+        "name": "skip-all",
+        "registryScopes": ["*"],
+        "signatureVerification": {"level": "skip"},
+    }
+    policy.write_text(json.dumps({"version": "1.0", "trustPolicies": [statement]}))
+    return policy
+
+
+def test_verify_at_level_skip_says_it_skipped(oci_registry: OciRegistry, tmp_path: Path) -> None:
+    """Issue 10: 'skip' is not 'Successfully verified'; notation's wording, exit 0."""
+    image = ImagePusher(oci_registry.url).push_image("app", "v1")
+    argv = (
+        "verify",
+        f"{oci_registry.host}/app:v1",
+        "--trust-policy",
+        str(_skip_policy(tmp_path)),
+        "--trust-store",
+        str(tmp_path / "no-store"),
+        "--insecure-registry",
+    )
+    code, out, err = run(*argv)
+    shown = f"{oci_registry.host}/app@{image.digest}"
+    assert (code, err) == (0, "")
+    assert out == f"Trust policy is configured to skip signature verification for {shown}\n"
+    code, out, _ = run(*argv, "-o", "json")
+    result = json.loads(out)
+    assert code == 0
+    assert (result["status"], result["verified"], result["signatures"]) == ("skipped", False, [])
+
+
+def test_verify_json_keeps_failed_and_verified_apart(
+    oci_registry: OciRegistry, trust: tuple[Path, Path]
+) -> None:
+    ImagePusher(oci_registry.url).push_image("app", "v1")
+    ref = f"{oci_registry.host}/app:v1"
+    policy, store = trust
+    verify = ("verify", ref, "--trust-policy", str(policy), "--trust-store", str(store))
+    code, out, _ = run(*verify, "--insecure-registry", "-o", "json")
+    assert (code, json.loads(out)["status"]) == (1, "failed")
+    assert run("sign", ref, *KEY, "--insecure-registry")[0] == 0
+    code, out, _ = run(*verify, "--insecure-registry", "-o", "json")
+    result = json.loads(out)
+    assert (code, result["status"], result["signatures"][0]["status"]) == (
+        0,
+        "verified",
+        "verified",
+    )
