@@ -25,6 +25,12 @@ class _Scanner:
         self.pos += n
         return out
 
+    def _skip(self, n: int) -> None:
+        """Step over a string's content without copying it (payloads run to 32 MiB)."""
+        if self.pos + n > len(self.data):
+            raise EnvelopeError("CBOR: truncated item")
+        self.pos += n
+
     def _argument(self, info: int) -> int:
         if info < 24:
             return info
@@ -54,7 +60,7 @@ class _Scanner:
         if major in (0, 1):
             return
         if major in (2, 3):
-            self._take(arg)
+            self._skip(arg)
             return
         if major == 4:
             for _ in range(arg):

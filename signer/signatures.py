@@ -86,5 +86,5 @@ def verify_reference(
     signatures = fetch_signatures(
         client, reference.repository, subject, limit=verifier.max_signatures
     )
-    blobs = (s.blob() for s in signatures)
+    blobs = map(FetchedSignature.blob, signatures)  # holds no reference to the last one
     return subject, verifier.verify_signatures(pinned, subject, blobs, user_metadata or {})

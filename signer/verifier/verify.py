@@ -492,7 +492,10 @@ class Verifier:
                 str(ref), blob.media_type, digest, policy.name, policy.level, error=blob.error
             )
         try:
-            return self.verify_signature(ref, subject, blob.data, blob.media_type, user_metadata)
+            outcome = self.verify_signature(ref, subject, blob.data, blob.media_type, user_metadata)
+            # a failed signature keeps its verdict, not its envelope or payload: 100
+            # failed signatures must not hold 100 blobs (each up to 32 MiB) in memory
+            return outcome if outcome.verified else replace(outcome, envelope=None, target=None)
         except (ConfigurationError, TransientError):
             raise
         except Exception as exc:
@@ -529,14 +532,12 @@ class Verifier:
         for blob in signatures:
             outcome = self._verify_one(ref, subject, blob, user_metadata)
             digests.append(blob.manifest_digest)
+            outcomes.append(outcome)
             if outcome.verified:
-                outcomes.append(outcome)
                 return ArtifactVerification(
                     *head, outcomes=tuple(outcomes), manifest_digests=tuple(digests)
                 )
-            # a failed signature keeps its verdict, not its envelope or payload: 100
-            # failed signatures must not hold 100 blobs (each up to 32 MiB) in memory
-            outcomes.append(replace(outcome, envelope=None, target=None))
+            del blob  # let it go before the next one is fetched: one blob in memory at a time
             if len(outcomes) >= self.max_signatures:
                 break
         if not outcomes:
