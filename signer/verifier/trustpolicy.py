@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import json
 import re
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,15 +79,38 @@ LEVELS: Mapping[str, Mapping[Check, Action]] = MappingProxyType(
 )
 VERIFY_TIMESTAMP_OPTIONS = ("always", "afterCertExpiry")
 
-# notation-go validateRegistryScopeFormat (adapted from distribution's reference regexps)
-_DOMAIN_RE = re.compile(
-    r"^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-    r"(?:(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))+)?(?::[0-9]+)?$"
-)
-_REPOSITORY_RE = re.compile(
-    r"^[a-z0-9]+(?:(?:(?:[._]|__|[-]*)[a-z0-9]+)+)?"
-    r"(?:(?:/[a-z0-9]+(?:(?:(?:[._]|__|[-]*)[a-z0-9]+)+)?)+)?$"
-)
+# notation-go validateRegistryScopeFormat accepts what distribution's reference regexps
+# match (Go's RE2 runs them in linear time). Python's backtracking engine needs seconds
+# to hours on a near miss with nested quantifiers, so the same grammar is checked here
+# by hand: a domain of dot-separated labels (alphanumerics and inner '-') with an
+# optional numeric port, and a path of '/'-separated components, each lowercase
+# alphanumeric runs joined by '.', '_', '__' or any run of '-'.
+_LABEL_CHARS = frozenset(string.ascii_letters + string.digits + "-")
+_COMPONENT_CHARS = frozenset(string.ascii_lowercase + string.digits + "._-")
+_SEPARATORS = frozenset("._-")
+_SEPARATOR_RUN_RE = re.compile(r"[._-]+")  # one quantifier: linear
+
+
+def _is_domain(domain: str) -> bool:
+    host, colon, port = domain.partition(":")
+    if colon and not (port and set(port) <= frozenset(string.digits)):
+        return False
+    return all(
+        label and set(label) <= _LABEL_CHARS and label[0] != "-" and label[-1] != "-"
+        for label in host.split(".")
+    )
+
+
+def _is_path_component(component: str) -> bool:
+    if not component or not set(component) <= _COMPONENT_CHARS:
+        return False
+    if component[0] in _SEPARATORS or component[-1] in _SEPARATORS:
+        return False
+    return all(
+        run in (".", "_", "__") or set(run) == {"-"} for run in _SEPARATOR_RUN_RE.findall(component)
+    )
+
+
 _STORE_NAME_RE = re.compile(r"^[a-zA-Z0-9_.-]+$")
 
 
@@ -131,13 +155,11 @@ def validate_scope(scope: str) -> str:
     domain, sep, repository = scope.partition("/")
     if (
         not sep
-        or not domain
-        or not repository
-        or not _DOMAIN_RE.match(domain)
-        or not _REPOSITORY_RE.match(repository)
+        or not _is_domain(domain)
+        or not all(_is_path_component(c) for c in repository.split("/"))
     ):
         raise ConfigurationError(
-            f"registry scope {scope!r} is not valid: use a fully qualified repository "
+            f"registry scope {scope[:200]!r} is not valid: use a fully qualified repository "
             "without scheme, tag or digest (e.g. myregistry.azurecr.io/team/app), or '*'"
         )
     return f"{domain.lower()}/{repository}"
