@@ -20,6 +20,7 @@ from typing import Any
 
 from signer.errors import ConfigurationError
 from signer.reference import Reference
+from signer.untrusted import untrusted
 from signer.verifier.dn import parse_dn
 
 WILDCARD = "*"
@@ -171,13 +172,15 @@ def _actions(name: str, verification: Any) -> tuple[str, Mapping[Check, Action],
     level = verification.get("level")
     if not level:
         raise _fail(name, "has invalid signatureVerification: the level is empty or missing")
-    if level not in LEVELS:
+    if not isinstance(level, str) or level not in LEVELS:
         raise _fail(
             name,
             f"has invalid signatureVerification: invalid level {level!r} "
             f"(use one of {', '.join(LEVELS)})",
         )
-    override = verification.get("override") or {}
+    override = verification.get("override")
+    if override is None:
+        override = {}
     if not isinstance(override, dict):
         raise _fail(name, "has invalid signatureVerification: override must be an object")
     actions = dict(LEVELS[level])
@@ -186,7 +189,7 @@ def _actions(name: str, verification: Any) -> tuple[str, Mapping[Check, Action],
     for key, value in override.items():
         if key not in {c.value for c in Check}:
             raise _fail(name, f"overrides unsupported verification type {key!r}")
-        if value not in {a.value for a in Action}:
+        if not isinstance(value, str) or value not in {a.value for a in Action}:
             raise _fail(name, f"overrides {key!r} with unsupported action {value!r}")
         if key == Check.INTEGRITY:
             raise _fail(name, "overrides 'integrity', which can not be overridden")
@@ -270,8 +273,10 @@ def _statement(raw: Any) -> TrustPolicy:
     verification = raw.get("signatureVerification")
     level, actions, override = _actions(name, verification)
     assert isinstance(verification, dict)  # _actions checked it
-    verify_timestamp = verification.get("verifyTimestamp") or "always"
-    if verify_timestamp not in VERIFY_TIMESTAMP_OPTIONS:
+    verify_timestamp = verification.get("verifyTimestamp")
+    if verify_timestamp in (None, ""):
+        verify_timestamp = "always"
+    if not isinstance(verify_timestamp, str) or verify_timestamp not in VERIFY_TIMESTAMP_OPTIONS:
         raise _fail(name, f"has unsupported verifyTimestamp {verify_timestamp!r}")
     stores = _string_list(name, raw.get("trustStores"), "trustStores")
     identities = _string_list(name, raw.get("trustedIdentities"), "trustedIdentities")
@@ -287,6 +292,8 @@ def _statement(raw: Any) -> TrustPolicy:
     scopes = _string_list(name, raw.get("registryScopes"), "registryScopes")
     if not scopes:
         raise _fail(name, "has no registry scopes; give at least one")
+    if not all(isinstance(s, str) for s in scopes):
+        raise _fail(name, "has a registry scope that is not a string")
     if len(scopes) > 1 and WILDCARD in scopes:
         raise _fail(name, "uses the wildcard scope '*' together with other scopes")
     normalized = tuple(s if s == WILDCARD else validate_scope(s) for s in scopes)
@@ -310,17 +317,25 @@ class TrustPolicyDocument:
     @classmethod
     def from_json(cls, doc: Mapping[str, Any] | str | bytes) -> TrustPolicyDocument:
         """Validate a parsed or raw ``trustpolicy.json``; ConfigurationError on any rule."""
-        if isinstance(doc, str | bytes):
-            try:
+        with untrusted("malformed trust policy", ConfigurationError):
+            return cls._from_json(doc)
+
+    @classmethod
+    def _from_json(cls, doc: Mapping[str, Any] | str | bytes) -> TrustPolicyDocument:
+        if isinstance(doc, bytes):
+            try:  # UTF-8 as notation reads it: a BOM or UTF-16 is not JSON there
+                doc = doc.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ConfigurationError("malformed trust policy: not UTF-8 JSON") from None
+        if isinstance(doc, str):
+            with untrusted("malformed trust policy: not JSON", ConfigurationError):
                 doc = json.loads(doc)
-            except ValueError:
-                raise ConfigurationError("malformed trust policy: not JSON") from None
         if not isinstance(doc, Mapping):
             raise ConfigurationError("malformed trust policy: not a JSON object")
         version = doc.get("version")
         if not version:
             raise ConfigurationError('trust policy document has no version; use "1.0"')
-        if version not in SUPPORTED_VERSIONS:
+        if not isinstance(version, str) or version not in SUPPORTED_VERSIONS:
             raise ConfigurationError(f"trust policy document uses unsupported version {version!r}")
         raw_policies = doc.get("trustPolicies")
         if not isinstance(raw_policies, list) or not raw_policies:
@@ -350,7 +365,10 @@ class TrustPolicyDocument:
             data = Path(path).read_bytes()
         except OSError as exc:
             raise ConfigurationError(f"cannot read trust policy {path}: {exc.strerror}") from None
-        return cls.from_json(data)
+        try:
+            return cls.from_json(data)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"trust policy {path}: {exc}") from None
 
     def policy_for(self, reference: Reference) -> TrustPolicy:
         """The statement that applies: an exact scope beats '*'; none is an error."""

@@ -152,3 +152,12 @@ def policy(
 
 def dumps(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2)
+
+
+def private_pem(private_key: PrivateKey) -> bytes:
+    """Unencrypted PKCS#8 PEM, for ``--key`` in CLI tests."""
+    return private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
