@@ -10,6 +10,7 @@ rejects, plus unknown critical headers, which the specification forbids.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
 from signer.algorithms import BY_COSE_ID, Algorithm, key_spec_of_certificate
-from signer.cbor_strict import check_cose_sign1_tagged, check_well_formed
+from signer.cbor_strict import EpochTime, check_cose_sign1_tagged, decode_header
 from signer.certs import load_certificate
 from signer.errors import (
     CertificateError,
@@ -184,13 +185,28 @@ def utc_from_epoch(seconds: int, microseconds: int = 0) -> datetime:
     return datetime.fromtimestamp(seconds, UTC).replace(microsecond=microseconds)
 
 
+# 0001-01-01T00:00:00Z: Go's zero time.Time, which notation-core-go reads as "absent"
+GO_ZERO_EPOCH = -62135596800
+_INT64 = range(-(2**63), 2**63)
+
+
 def _time_value(value: object, name: str) -> datetime:
-    # cbor2 turns tag 1 into a datetime; anything else (plain int, string) is invalid.
-    if not isinstance(value, datetime):
+    """A tag 1 epoch time as notation reads it: any int64 second, fractions allowed.
+
+    The COSE envelope spec says fractions SHOULD NOT be used (we never write them) but
+    they are valid CBOR epoch times and notation accepts them.
+    """
+    if not isinstance(value, EpochTime):  # a plain int or a string is not a time
         raise EnvelopeError(f"invalid {name}: expected a CBOR tag 1 epoch time")
-    if value.microsecond:
-        raise EnvelopeError(f"invalid {name}: fractional seconds are not allowed")
-    return value.astimezone(UTC)
+    number = value.seconds
+    if isinstance(number, float) and not math.isfinite(number):
+        raise EnvelopeError(f"invalid {name}: {number} is not a time")
+    seconds = math.floor(number)
+    if seconds not in _INT64:
+        raise EnvelopeError(f"invalid {name}: {number} is out of range")
+    if name != HEADER_EXPIRY and seconds == GO_ZERO_EPOCH and number == seconds:
+        raise EnvelopeError(f"invalid {name}: 0001-01-01T00:00:00Z is read as no time at all")
+    return utc_from_epoch(seconds, int((number - seconds) * 1_000_000))
 
 
 def _loads(data: bytes) -> Any:
@@ -232,8 +248,7 @@ def _decode_sign1(data: bytes) -> tuple[bytes, dict[Any, Any], bytes, bytes]:
 
 
 def _decode_protected(protected_bytes: bytes) -> dict[Any, Any]:
-    check_well_formed(protected_bytes, allowed_tags=frozenset({EPOCH_TAG}))
-    protected = _loads(protected_bytes)
+    protected = decode_header(protected_bytes, allowed_tags=frozenset({EPOCH_TAG}))
     if not isinstance(protected, dict):
         raise EnvelopeError("protected header must be a map")
     _check_labels(protected, "protected")

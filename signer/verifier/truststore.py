@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.padding import PSS, PKCS1v15
 
 from signer.certs import load_certificate, load_pem_certificates
 from signer.errors import CertificateError, ConfigurationError
@@ -41,6 +43,12 @@ def _read_certificates(path: Path, label: str) -> list[x509.Certificate]:
 
 
 def _is_ca_or_self_signed(cert: x509.Certificate) -> bool:
+    """notation-go ValidateCertificates: cA=true, or the certificate's own key verifies it.
+
+    Like Go's Certificate.CheckSignature this checks only the signature (names are not
+    compared) and accepts SHA-1: whether a SHA-1 chain is acceptable is the signature
+    rules' business (it is not: certs.validate_chain), not the store's.
+    """
     try:
         bc = cert.extensions.get_extension_for_class(x509.BasicConstraints)
         if bc.value.ca:
@@ -48,8 +56,22 @@ def _is_ca_or_self_signed(cert: x509.Certificate) -> bool:
     except x509.ExtensionNotFound:
         pass
     try:
+        return _self_signature_verifies(cert)
+    except UNTRUSTED_INPUT_ERRORS:  # bad signature, unknown algorithm or unusable key
+        return False
+
+
+def _self_signature_verifies(cert: x509.Certificate) -> bool:
+    key = cert.public_key()
+    algorithm = cert.signature_hash_algorithm
+    parameters = cert.signature_algorithm_parameters
+    if algorithm is None:  # Ed25519/Ed448: cryptography checks these itself
         cert.verify_directly_issued_by(cert)
-    except UNTRUSTED_INPUT_ERRORS:  # not self-issued, bad signature, or an unusable key
+    elif isinstance(key, rsa.RSAPublicKey) and isinstance(parameters, PKCS1v15 | PSS):
+        key.verify(cert.signature, cert.tbs_certificate_bytes, parameters, algorithm)
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(algorithm))
+    else:
         return False
     return True
 

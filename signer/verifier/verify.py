@@ -9,11 +9,16 @@ logged otherwise. Then, whatever the level, the payload must name the subject
 (mediaType, digest, size) and carry the required user metadata. An artifact
 passes when any of its signatures (at most 100 tried) passes.
 
-Deliberate differences from notation, all stricter: unknown critical headers are
-rejected (the specification requires it); RFC 3161 timestamps are not verified,
-so a policy with a ``tsa`` store fails authentic-timestamp checks that need one;
-OCSP/CRL are not fetched, so a certificate that names a revocation endpoint has
-status "unknown" (what notation reports when the endpoint is unreachable).
+Verdicts agree with notation v1.3.2 (tests/interop/test_verdicts.py runs both on the
+same signatures) except where the specification says otherwise; README.md, "Verifier
+and notation", lists each case. Rejected here, accepted by notation: unknown critical
+headers, a CA whose basicConstraints is not critical, SHA-1-signed certificates and
+JWS times that are not RFC 3339 (offset +24:00, one-digit hour); RFC 3161 timestamps
+are not verified, so a policy with a ``tsa`` store fails authentic-timestamp checks
+that need one; OCSP/CRL are not fetched, so a certificate that names a revocation
+endpoint has status "unknown" (what notation reports when the endpoint is
+unreachable). Accepted here, where notation gives up on the whole artifact: a
+signature the registry cannot give (see signer.signatures) fails alone.
 """
 
 from __future__ import annotations

@@ -147,6 +147,18 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def jws_header(key: RsaOrEc) -> dict[str, Any]:
+    """The protected header notation writes for ``key``."""
+    names = {-37: "PS256", -38: "PS384", -39: "PS512", -7: "ES256", -35: "ES384", -36: "ES512"}
+    return {
+        "alg": names[_cose_alg(key)],
+        "crit": ["io.cncf.notary.signingScheme"],
+        "cty": NOTARY_PAYLOAD_CTY,
+        "io.cncf.notary.signingScheme": "notary.x509",
+        "io.cncf.notary.signingTime": SIGNING_TIME.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
 def jws(
     payload: bytes,
     chain: Sequence[bytes],
@@ -156,15 +168,7 @@ def jws(
     protected_bytes: bytes | None = None,
 ) -> bytes:
     """A JWS (JSON serialization) Notary envelope with a valid signature by ``key``."""
-    names = {-37: "PS256", -38: "PS384", -39: "PS512", -7: "ES256", -35: "ES384", -36: "ES512"}
-    header: dict[str, Any] = {
-        "alg": names[_cose_alg(key)],
-        "crit": ["io.cncf.notary.signingScheme"],
-        "cty": NOTARY_PAYLOAD_CTY,
-        "io.cncf.notary.signingScheme": "notary.x509",
-        "io.cncf.notary.signingTime": SIGNING_TIME.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    header.update(protected or {})
+    header = {**jws_header(key), **(protected or {})}
     if protected_bytes is None:
         protected_bytes = json.dumps(header).encode()
     encoded = b64url(protected_bytes)

@@ -13,6 +13,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from signer.cbor_strict import EpochTime
 from signer.envelope import build_envelope, parse_envelope, sig_structure
 from signer.errors import ConfigurationError
 from signer.mediatypes import COSE_MEDIA_TYPE, OCI_INDEX, OCI_MANIFEST
@@ -380,7 +381,11 @@ def _resign_with(ca: Pki, extra: dict[Any, Any], critical: list[Any]) -> bytes:
     """Our envelope with extra protected headers, signed again with the leaf key."""
     env = parse_envelope(ca.sign())
     protected = {**env.protected, **extra, 2: [*env.protected[2], *critical]}
-    protected_bytes = cbor2.dumps(protected, datetime_as_timestamp=True)
+    protected = {  # the parser keeps tag 1 times undecoded
+        k: cbor2.CBORTag(1, v.seconds) if isinstance(v, EpochTime) else v
+        for k, v in protected.items()
+    }
+    protected_bytes = cbor2.dumps(protected)
     signature = LocalSigner(ca.leaf_key, list(env.chain)).sign(
         sig_structure(protected_bytes, env.payload)
     )
