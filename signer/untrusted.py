@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from cbor2 import CBORError
 from cryptography.exceptions import (
     InternalError,
     InvalidKey,
@@ -26,8 +27,9 @@ from cryptography.x509 import DuplicateExtension, InvalidVersion, UnsupportedGen
 from signer.errors import SignerError
 
 #: What the standard library, cbor2 and cryptography raise on malformed input:
-#: ValueError covers UnicodeDecodeError, json.JSONDecodeError, binascii.Error and
-#: cbor2.CBORDecodeError; RecursionError comes from deeply nested JSON or CBOR;
+#: ValueError covers UnicodeDecodeError, json.JSONDecodeError and binascii.Error;
+#: CBORError is cbor2's root (its CBORDecodeEOF is an EOFError, not a ValueError);
+#: RecursionError comes from deeply nested JSON or CBOR;
 #: OverflowError from times and integers out of range; InvalidVersion,
 #: DuplicateExtension, UnsupportedGeneralNameType and UnsupportedAlgorithm from
 #: certificates with an unknown version, a repeated extension, an odd name or an
@@ -35,6 +37,8 @@ from signer.errors import SignerError
 #: refuses; InvalidSignature from a signature check reached by an unusual path.
 UNTRUSTED_INPUT_ERRORS: tuple[type[Exception], ...] = (
     ValueError,
+    CBORError,
+    EOFError,
     TypeError,
     OverflowError,
     RecursionError,

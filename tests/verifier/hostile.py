@@ -88,7 +88,16 @@ def resign(
         assert old in tbs, f"{old.hex()} is not in the certificate"
         tbs = tbs.replace(old, new)
         alg = alg.replace(old, new)
-    digest = hash_algorithm or hashes.SHA256()
+    return _assemble(tbs, alg, key, hash_algorithm or hashes.SHA256())
+
+
+def resign_tbs(tbs: bytes, original: bytes, key: RsaOrEc) -> bytes:
+    """Any TBSCertificate bytes (even malformed) as a certificate signed by ``key``."""
+    _, alg = split_certificate(original)
+    return _assemble(tbs, alg, key, hashes.SHA256())
+
+
+def _assemble(tbs: bytes, alg: bytes, key: RsaOrEc, digest: hashes.HashAlgorithm) -> bytes:
     if isinstance(key, rsa.RSAPrivateKey):
         signature = key.sign(tbs, padding.PKCS1v15(), digest)
     else:

@@ -270,3 +270,47 @@ def test_any_mutated_store_certificate_loads_or_is_a_configuration_error(
     for cert in certs:  # a loaded certificate is fully usable
         cert.subject.rfc4514_string()
         cert.public_key()
+
+
+ENTRY = st.sampled_from(["root", "garbage", "empty", "directory", "symlink", "dangling"])
+
+
+@examples(100)
+@given(
+    st.lists(st.tuples(st.text("abc.-_", min_size=1, max_size=6), ENTRY), max_size=4),
+    st.text(max_size=12),
+    st.booleans(),
+)
+def test_any_trust_store_layout_loads_or_is_a_configuration_error(
+    tmp_path_factory: pytest.TempPathFactory,
+    entries: list[tuple[str, str]],
+    name: str,
+    store_is_file: bool,
+) -> None:
+    """Files, directories and symlinks of any kind, any store name: a verdict on the store."""
+    root = tmp_path_factory.mktemp("layout")
+    store = root / "x509" / "ca" / "test-root"
+    if store_is_file:
+        store.parent.mkdir(parents=True)
+        store.write_bytes(pki.pem(ROOT))
+    else:
+        store.mkdir(parents=True)
+        for entry_name, kind in entries:
+            path = store / entry_name
+            if path.exists() or path.is_symlink() or entry_name in (".", ".."):
+                continue
+            if kind == "root":
+                path.write_bytes(pki.pem(ROOT))
+            elif kind == "garbage":
+                path.write_bytes(b"\x00\xff garbage")
+            elif kind == "empty":
+                path.write_bytes(b"")
+            elif kind == "directory":
+                path.mkdir()
+            elif kind == "symlink":
+                path.symlink_to(root)
+            else:
+                path.symlink_to(root / "nowhere")
+    for store_name in ("test-root", name):
+        with contextlib.suppress(ConfigurationError):
+            TrustStore(root).certificates(StoreType.CA, store_name)
