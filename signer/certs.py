@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
 
 from signer.algorithms import key_spec_of_certificate
 from signer.errors import CertificateError, UnsupportedKeyError
+from signer.untrusted import UNTRUSTED_INPUT_ERRORS, describe, untrusted
 
 # EKUs a Notary leaf must not carry (certificates for other purposes).
 _FORBIDDEN_EKUS = {
@@ -37,6 +37,53 @@ _FORBIDDEN_LEAF_USAGES = (
     "data_encipherment",
     "key_agreement",
 )
+
+
+# signature-specification.md, "Other requirements": no certificate of the chain may be
+# signed with SHA1WithRSA or ECDSAWithSHA1 (notation v1.3.2 accepts a self-signed one).
+_SHA1_SIGNATURES = frozenset(
+    {
+        SignatureAlgorithmOID.RSA_WITH_SHA1,
+        x509.ObjectIdentifier("1.3.14.3.2.29"),  # the old OIW sha1WithRSASignature
+        SignatureAlgorithmOID.ECDSA_WITH_SHA1,
+        SignatureAlgorithmOID.DSA_WITH_SHA1,
+    }
+)
+
+
+def _parse_now(cert: x509.Certificate) -> None:
+    """Touch every field this package reads: cryptography parses them on first use."""
+    for name in (cert.subject, cert.issuer):
+        for attribute in name:
+            _ = attribute.value
+        name.rfc4514_string()
+    for extension in cert.extensions:
+        _ = extension.value
+    cert.public_key()
+    _ = cert.not_valid_before_utc, cert.not_valid_after_utc, cert.serial_number
+    _ = cert.signature_algorithm_oid
+
+
+def load_certificate(der: bytes) -> x509.Certificate:
+    """A DER certificate, fully parsed now; CertificateError for anything malformed.
+
+    Names with invalid strings, malformed or duplicate extensions, unknown versions and
+    unknown key algorithms are refused here, so no later use of the certificate can
+    raise a library exception.
+    """
+    with untrusted("cannot parse certificate", CertificateError):
+        cert = x509.load_der_x509_certificate(der)
+        _parse_now(cert)
+    return cert
+
+
+def load_pem_certificates(data: bytes) -> list[x509.Certificate]:
+    """Every certificate of a PEM bundle, each fully parsed; CertificateError otherwise."""
+    with untrusted("cannot parse certificate", CertificateError):
+        certs = x509.load_pem_x509_certificates(data)
+        for cert in certs:
+            _parse_now(cert)
+    return certs
 
 
 def subject_of(cert: x509.Certificate) -> str:
@@ -59,8 +106,10 @@ def _extension(
         return cert.extensions.get_extension_for_class(cls)
     except x509.ExtensionNotFound:
         return None
-    except ValueError as exc:  # malformed extension
-        raise CertificateError(f"certificate {subject_of(cert)!r}: bad extension: {exc}") from None
+    except UNTRUSTED_INPUT_ERRORS as exc:  # malformed or repeated extension
+        raise CertificateError(
+            f"certificate {subject_of(cert)!r}: bad extension: {describe(exc)}"
+        ) from None
 
 
 def validate_leaf(cert: x509.Certificate) -> None:
@@ -127,9 +176,17 @@ def _validate_ca(cert: x509.Certificate, below: int) -> None:
 def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
     try:
         child.verify_directly_issued_by(parent)
-    except (ValueError, TypeError, InvalidSignature):
+    except UNTRUSTED_INPUT_ERRORS:  # wrong issuer, bad signature, unusable key or algorithm
         return False
     return True
+
+
+def _check_signature_algorithm(cert: x509.Certificate) -> None:
+    if cert.signature_algorithm_oid in _SHA1_SIGNATURES:
+        raise CertificateError(
+            f"certificate {subject_of(cert)!r} is signed with SHA-1, which the Notary "
+            "specification forbids for every certificate of the chain"
+        )
 
 
 def _check_validity(cert: x509.Certificate, at: datetime, what: str) -> None:
@@ -150,6 +207,8 @@ def validate_chain(
     """Leaf first, root last: each certificate issued by the next, ending self-signed."""
     if not chain:
         raise CertificateError("certificate chain is empty")
+    for cert in chain:
+        _check_signature_algorithm(cert)
     validate_leaf(chain[0])
     for i in range(1, len(chain)):
         _validate_ca(chain[i], below=i - 1)

@@ -29,14 +29,14 @@ from signer.errors import (
     SignerError,
     TransientError,
 )
-from signer.models import Signed, SignRequest
+from signer.models import Descriptor, Signed, SignRequest
 from signer.options import check_metadata, parse_duration
 from signer.reference import Reference
 from signer.registry import RegistryClient
 from signer.service import SigningService
 from signer.signatures import fetch_signatures, verify_reference
 from signer.signers.base import Signer
-from signer.verifier import TrustPolicyDocument, Verifier, inspect_signature
+from signer.verifier import SignatureSummary, TrustPolicyDocument, Verifier, inspect_signature
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TRANSIENT = 0, 1, 2, 3
 
@@ -301,6 +301,11 @@ def _sign(ctx: _Context) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+def _printable(text: object) -> str:
+    """Signature content is someone else's text: no control characters reach the terminal."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in str(text))
+
+
 def _verify(ctx: _Context) -> int:
     args = ctx.args
     ref = Reference.parse(args.reference)
@@ -310,12 +315,14 @@ def _verify(ctx: _Context) -> int:
     shown = f"{ref.registry}/{ref.repository}@{subject.digest}"
     data = {
         "reference": shown,
+        "status": result.status,
         "verified": result.verified,
         "policy": result.policy,
         "level": result.level,
         "signatures": [
             {
                 "digest": digest,
+                "status": outcome.status,
                 "verified": outcome.verified,
                 "error": outcome.error,
                 "warnings": list(outcome.warnings),
@@ -323,40 +330,57 @@ def _verify(ctx: _Context) -> int:
             for digest, outcome in zip(result.manifest_digests, result.outcomes, strict=True)
         ],
     }
-    if result.verified:
+    if result.status == "skipped":  # notation's wording; nothing was verified
+        ctx.emit(data, f"Trust policy is configured to skip signature verification for {shown}")
+        return EXIT_OK
+    if result.status == "verified":
         ctx.emit(data, f"Successfully verified signature for {shown}")
         return EXIT_OK
     if ctx.json:
         ctx.emit(data, "")
     reasons = "; ".join(o.error for o in result.outcomes if o.error)
-    print(f"Error: {result.error}" + (f" ({reasons})" if reasons else ""), file=ctx.err)
+    message = f"Error: {result.error}" + (f" ({reasons})" if reasons else "")
+    print(_printable(message), file=ctx.err)
     return EXIT_FAILED
+
+
+def _summaries(
+    client: RegistryClient, ref: Reference, subject: Descriptor
+) -> list[tuple[str, SignatureSummary]]:
+    """One summary per signature, each blob dropped once summarised."""
+    out = []
+    for fetched in fetch_signatures(client, ref.repository, subject):
+        if fetched.error is not None:
+            summary = SignatureSummary(
+                media_type=fetched.media_type or "unknown", digest=None, error=fetched.error
+            )
+        else:
+            summary = inspect_signature(fetched.envelope, fetched.media_type)
+        out.append((fetched.manifest.digest, summary))
+    return out
 
 
 def _inspect(ctx: _Context) -> int:
     ref = Reference.parse(ctx.args.reference)
     with ctx.registry(ref) as client:
         subject = client.resolve(ref.repository, ref.target).descriptor
-        signatures = fetch_signatures(client, ref.repository, subject)
-    summaries = [
-        (s.manifest.digest, inspect_signature(s.envelope, s.media_type)) for s in signatures
-    ]
+        summaries = _summaries(client, ref, subject)
     lines = [f"{ref.registry}/{ref.repository}@{subject.digest}"]
     if not summaries:
         lines.append("└── no signatures")
     for digest, summary in summaries:
-        lines.append(f"└── {digest}  ({summary.media_type})")
+        lines.append(f"└── {digest}  ({_printable(summary.media_type)})")
         if summary.error:
-            lines.append(f"    invalid envelope: {summary.error}")
+            lines.append(f"    invalid envelope: {_printable(summary.error)}")
         lines.append(f"    signature algorithm: {summary.algorithm}")
         lines.append(f"    signing time: {summary.signing_time}")
         if summary.expiry:
             lines.append(f"    expiry: {summary.expiry}")
-        lines.append(f"    signing agent: {summary.signing_agent}")
+        lines.append(f"    signing agent: {_printable(summary.signing_agent)}")
         for key, value in summary.user_metadata.items():
-            lines.append(f"    user metadata: {key}={value}")
+            lines.append(f"    user metadata: {_printable(key)}={_printable(value)}")
         for cert in summary.certificates:
-            lines.append(f"    certificate: {cert.subject}")
+            lines.append(f"    certificate: {_printable(cert.subject)}")
             lines.append(f"        sha256 thumbprint: {cert.sha256}")
     data = {
         "subject": subject.to_json(),

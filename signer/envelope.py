@@ -10,6 +10,7 @@ rejects, plus unknown critical headers, which the specification forbids.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,8 +23,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
 from signer.algorithms import BY_COSE_ID, Algorithm, key_spec_of_certificate
-from signer.cbor_strict import check_cose_sign1_tagged, check_well_formed
-from signer.errors import EnvelopeError, SignatureVerificationError, UnsupportedKeyError
+from signer.cbor_strict import EpochTime, check_cose_sign1_tagged, decode_header
+from signer.certs import load_certificate
+from signer.errors import (
+    CertificateError,
+    EnvelopeError,
+    SignatureVerificationError,
+    UnsupportedKeyError,
+)
 from signer.mediatypes import (
     HEADER_AUTHENTIC_SIGNING_TIME,
     HEADER_EXPIRY,
@@ -38,6 +45,7 @@ from signer.mediatypes import (
     SCHEME_X509_SIGNING_AUTHORITY,
 )
 from signer.signers.base import Signer
+from signer.untrusted import UNTRUSTED_INPUT_ERRORS, describe, untrusted
 
 COSE_SIGN1_TAG = 18
 EPOCH_TAG = 1
@@ -159,21 +167,55 @@ class ParsedEnvelope:
         return sig_structure(self.protected_bytes, self.payload)
 
 
+# datetime's range as epoch seconds: an instant outside it is clamped to the nearest end.
+_MIN_EPOCH = int(datetime.min.replace(tzinfo=UTC).timestamp())
+_MAX_EPOCH = int(datetime.max.replace(tzinfo=UTC).timestamp())
+
+
+def utc_from_epoch(seconds: int, microseconds: int = 0) -> datetime:
+    """UTC datetime of an epoch instant; before year 1 or after 9999 it is clamped.
+
+    Envelope times come from the signer and Go's time.Time holds years 0-9999 and
+    beyond; a clamped instant still compares as earlier or later than any real time.
+    """
+    if seconds < _MIN_EPOCH:
+        return datetime.min.replace(tzinfo=UTC)
+    if seconds >= _MAX_EPOCH:
+        return datetime.max.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=microseconds)
+
+
+# 0001-01-01T00:00:00Z: Go's zero time.Time, which notation-core-go reads as "absent"
+GO_ZERO_EPOCH = -62135596800
+_INT64 = range(-(2**63), 2**63)
+
+
 def _time_value(value: object, name: str) -> datetime:
-    # cbor2 turns tag 1 into a datetime; anything else (plain int, string) is invalid.
-    if not isinstance(value, datetime):
+    """A tag 1 epoch time as notation reads it: any int64 second, fractions allowed.
+
+    The COSE envelope spec says fractions SHOULD NOT be used (we never write them) but
+    they are valid CBOR epoch times and notation accepts them.
+    """
+    if not isinstance(value, EpochTime):  # a plain int or a string is not a time
         raise EnvelopeError(f"invalid {name}: expected a CBOR tag 1 epoch time")
-    if value.microsecond:
-        raise EnvelopeError(f"invalid {name}: fractional seconds are not allowed")
-    return value.astimezone(UTC)
+    number = value.seconds
+    if isinstance(number, float) and not math.isfinite(number):
+        raise EnvelopeError(f"invalid {name}: {number} is not a time")
+    seconds = math.floor(number)
+    if seconds not in _INT64:
+        raise EnvelopeError(f"invalid {name}: {number} is out of range")
+    if name != HEADER_EXPIRY and seconds == GO_ZERO_EPOCH and number == seconds:
+        raise EnvelopeError(f"invalid {name}: 0001-01-01T00:00:00Z is read as no time at all")
+    return utc_from_epoch(seconds, int((number - seconds) * 1_000_000))
 
 
 def _loads(data: bytes) -> Any:
     """cbor2.loads, with its decode errors (bad UTF-8, bad tag 1 content) as EnvelopeError."""
     try:
-        return cbor2.loads(data)
-    except (ValueError, TypeError, OverflowError, OSError, RecursionError) as exc:
-        raise EnvelopeError(f"CBOR: cannot decode: {exc}") from None
+        with untrusted("CBOR: cannot decode", EnvelopeError):
+            return cbor2.loads(data)
+    except OSError as exc:  # cbor2 reports an out-of-range tag 1 epoch as the C library does
+        raise EnvelopeError(f"CBOR: cannot decode: {describe(exc)}") from None
 
 
 def _check_labels(header: Mapping[Any, Any], where: str) -> None:
@@ -206,13 +248,13 @@ def _decode_sign1(data: bytes) -> tuple[bytes, dict[Any, Any], bytes, bytes]:
 
 
 def _decode_protected(protected_bytes: bytes) -> dict[Any, Any]:
-    check_well_formed(protected_bytes, allowed_tags=frozenset({EPOCH_TAG}))
-    protected = _loads(protected_bytes)
+    protected = decode_header(protected_bytes, allowed_tags=frozenset({EPOCH_TAG}))
     if not isinstance(protected, dict):
         raise EnvelopeError("protected header must be a map")
     _check_labels(protected, "protected")
-    if X5CHAIN in protected:
-        raise EnvelopeError("x5chain must be in the unprotected header")
+    # signature-envelope-cose.md: x5chain is REQUIRED unprotected and "optionally, this
+    # header can be presented in the protected header" too; as notation, the unprotected
+    # one is the chain, so a protected copy is tolerated and not read.
     return protected
 
 
@@ -265,14 +307,23 @@ def _read_chain(unprotected: Mapping[Any, Any]) -> tuple[x509.Certificate, ...]:
         or not all(isinstance(c, bytes) for c in chain_raw)
     ):
         raise EnvelopeError("certificate chain is not present (x5chain must be an array of bstr)")
+    return tuple(_certificate(n, der) for n, der in enumerate(chain_raw, 1))
+
+
+def _certificate(n: int, der: bytes) -> x509.Certificate:
     try:
-        return tuple(x509.load_der_x509_certificate(c) for c in chain_raw)
-    except ValueError as exc:
-        raise EnvelopeError(f"x5chain holds an invalid certificate: {exc}") from None
+        return load_certificate(der)
+    except CertificateError as exc:
+        raise EnvelopeError(f"x5chain holds an invalid certificate (#{n}): {exc}") from None
 
 
 def parse_envelope(data: bytes) -> ParsedEnvelope:
     """Decode and check the structure; raises EnvelopeError naming the broken rule."""
+    with untrusted("malformed COSE envelope", EnvelopeError):
+        return _parse_envelope(data)
+
+
+def _parse_envelope(data: bytes) -> ParsedEnvelope:
     protected_bytes, unprotected, payload, signature = _decode_sign1(data)
     protected = _decode_protected(protected_bytes)
 
@@ -290,9 +341,10 @@ def parse_envelope(data: bytes) -> ParsedEnvelope:
     signing_time, expiry = _check_times(protected, scheme, crit)
 
     chain = _read_chain(unprotected)
+    # informational and unsigned: notation-core-go reads it only when it is a text string
     agent = unprotected.get(HEADER_SIGNING_AGENT)
-    if agent is not None and not isinstance(agent, str):
-        raise EnvelopeError("signingAgent must be a string")
+    if not isinstance(agent, str):
+        agent = None
     tst = unprotected.get(HEADER_TIMESTAMP_SIGNATURE)
     if tst is not None and not isinstance(tst, bytes):
         raise EnvelopeError("timestampSignature must be a bstr")
@@ -344,6 +396,8 @@ def verify_signature(
             )
     except InvalidSignature:
         raise SignatureVerificationError("signature is invalid") from None
+    except UNTRUSTED_INPUT_ERRORS as exc:  # e.g. a key cryptography cannot use
+        raise SignatureVerificationError(f"signature is invalid: {describe(exc)}") from None
 
 
 def verify_envelope_signature(envelope: ParsedEnvelope) -> None:

@@ -20,8 +20,8 @@ import cbor2
 from cryptography import x509
 
 from signer.algorithms import BY_COSE_ID
-from signer.certs import thumbprint
-from signer.errors import EnvelopeError, InvalidReferenceError
+from signer.certs import load_certificate, thumbprint
+from signer.errors import CertificateError, EnvelopeError
 from signer.mediatypes import (
     COSE_MEDIA_TYPE,
     HEADER_AUTHENTIC_SIGNING_TIME,
@@ -32,7 +32,8 @@ from signer.mediatypes import (
     JWS_MEDIA_TYPE,
 )
 from signer.models import Descriptor
-from signer.payload import parse_payload
+from signer.payload import read_payload
+from signer.untrusted import UNTRUSTED_INPUT_ERRORS
 from signer.verifier.envelopes import Envelope, parse
 
 
@@ -41,11 +42,12 @@ class CertificateSummary:
     subject: str
     issuer: str
     sha256: str
-    not_before: datetime
-    not_after: datetime
+    not_before: datetime | None
+    not_after: datetime | None
 
     @classmethod
     def of(cls, cert: x509.Certificate) -> CertificateSummary:
+        """For a certificate from ``load_certificate`` (fully parsed, so nothing raises)."""
         return cls(
             subject=cert.subject.rfc4514_string(),
             issuer=cert.issuer.rfc4514_string(),
@@ -54,11 +56,27 @@ class CertificateSummary:
             not_after=cert.not_valid_after_utc,
         )
 
+    @classmethod
+    def of_der(cls, der: bytes) -> CertificateSummary:
+        """Whatever DER there is: a certificate that does not parse is shown as such."""
+        try:
+            return cls.of(load_certificate(der))
+        except CertificateError as exc:
+            unreadable = f"(unreadable: {exc})"
+            digest = hashlib.sha256(der).hexdigest()
+            return cls(
+                subject=unreadable,
+                issuer=unreadable,
+                sha256=digest,
+                not_before=None,
+                not_after=None,
+            )
+
 
 @dataclass(frozen=True)
 class SignatureSummary:
     media_type: str
-    digest: str
+    digest: str | None  # of the envelope blob; None when the registry did not give it
     algorithm: str | None = None
     signing_scheme: str | None = None
     signing_time: datetime | None = None
@@ -101,22 +119,15 @@ class SignatureSummary:
 
 def _certs(raw: object) -> tuple[CertificateSummary, ...]:
     items = raw if isinstance(raw, list) else [raw]
-    out = []
-    for item in items:
-        if isinstance(item, bytes):
-            try:
-                out.append(CertificateSummary.of(x509.load_der_x509_certificate(item)))
-            except ValueError:
-                continue
-    return tuple(out)
+    return tuple(CertificateSummary.of_der(item) for item in items if isinstance(item, bytes))
 
 
 def _target(payload: object) -> Descriptor | None:
     if not isinstance(payload, bytes):
         return None
     try:
-        return parse_payload(payload)
-    except (EnvelopeError, InvalidReferenceError):
+        return read_payload(payload)
+    except EnvelopeError:
         return None
 
 
@@ -196,7 +207,11 @@ def _lenient_jws(blob: bytes) -> dict[str, Any]:
 
 
 def _from_envelope(env: Envelope, digest: str) -> SignatureSummary:
-    target = _target(env.payload)
+    try:
+        target: Descriptor | None = read_payload(env.payload)
+        error = None
+    except EnvelopeError as exc:
+        target, error = None, f"the payload is not a valid Notary payload: {exc}"
     return SignatureSummary(
         media_type=env.media_type,
         digest=digest,
@@ -208,7 +223,7 @@ def _from_envelope(env: Envelope, digest: str) -> SignatureSummary:
         certificates=tuple(CertificateSummary.of(c) for c in env.chain),
         signed_artifact=target,
         user_metadata=MappingProxyType(dict(target.annotations or {})) if target else {},
-        error=None if target else "the payload is not a valid Notary payload",
+        error=error,
     )
 
 
@@ -224,7 +239,7 @@ def inspect_signature(blob: bytes, media_type: str) -> SignatureSummary:
     if lenient is not None:
         try:
             fields = lenient(blob)
-        except Exception:  # best effort: the strict error is already recorded
+        except UNTRUSTED_INPUT_ERRORS:  # best effort: the strict error is already recorded
             fields = {}
     target = fields.get("signed_artifact")
     if isinstance(target, Descriptor) and target.annotations:

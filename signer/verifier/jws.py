@@ -15,13 +15,15 @@ import base64
 import binascii
 import json
 import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from cryptography import x509
 
 from signer.algorithms import BY_NAME
-from signer.errors import EnvelopeError
+from signer.certs import load_certificate
+from signer.envelope import utc_from_epoch
+from signer.errors import CertificateError, EnvelopeError
 from signer.mediatypes import (
     HEADER_AUTHENTIC_SIGNING_TIME,
     HEADER_EXPIRY,
@@ -36,6 +38,7 @@ from signer.mediatypes import (
     SCHEME_X509,
     SCHEME_X509_SIGNING_AUTHORITY,
 )
+from signer.untrusted import untrusted
 from signer.verifier.content import Envelope
 
 _KNOWN_PROTECTED = frozenset(
@@ -51,9 +54,12 @@ _KNOWN_PROTECTED = frozenset(
         HEADER_VERIFICATION_PLUGIN_MIN_VERSION,
     }
 )
-_B64URL_RE = re.compile(r"^[A-Za-z0-9_-]*$")
+_B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+# RFC 3339 date-time (what signature-envelope-jws.md requires), ASCII digits only,
+# upper-case T and Z as Go's time package demands; any number of fraction digits.
 _RFC3339_RE = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})"
 )
 
 
@@ -66,13 +72,14 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _json_object(data: bytes | str, what: str) -> dict[str, Any]:
+def _json_object(data: bytes, what: str) -> dict[str, Any]:
+    """A JSON object from UTF-8 bytes (no BOM, no UTF-16/32: Go's encoding/json reads UTF-8)."""
     try:
-        value = json.loads(data, object_pairs_hook=_no_duplicates)
-    except EnvelopeError:
-        raise
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise EnvelopeError(f"JWS: {what} is not valid JSON: {exc}") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise EnvelopeError(f"JWS: {what} is not UTF-8 JSON") from None
+    with untrusted(f"JWS: {what} is not valid JSON", EnvelopeError):
+        value = json.loads(text, object_pairs_hook=_no_duplicates)
     if not isinstance(value, dict):
         raise EnvelopeError(f"JWS: {what} is not a JSON object")
     return value
@@ -80,7 +87,7 @@ def _json_object(data: bytes | str, what: str) -> dict[str, Any]:
 
 def _b64url(value: Any, what: str) -> bytes:
     """base64url without padding (RFC 7515 section 2)."""
-    if not isinstance(value, str) or not _B64URL_RE.match(value) or len(value) % 4 == 1:
+    if not isinstance(value, str) or not _B64URL.issuperset(value) or len(value) % 4 == 1:
         raise EnvelopeError(f"JWS: {what} is not unpadded base64url")
     return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
 
@@ -95,24 +102,50 @@ def _b64std(value: Any, what: str) -> bytes:
         raise EnvelopeError(f"JWS: {what} is not standard base64") from None
 
 
+def _days_in_month(year: int, month: int) -> int:
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    return (31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[month - 1]
+
+
 def _time(value: Any, name: str) -> datetime:
+    """An RFC 3339 date-time as UTC (years 0000-9999 and any valid offset, like Go).
+
+    Instants Python's datetime cannot hold (0000-…, or 9999-12-31 with a negative
+    offset) are clamped to its range: they are before or after every real time anyway.
+    """
     if not isinstance(value, str):
         raise EnvelopeError(f"invalid {name}: expected an RFC 3339 date-time string")
-    match = _RFC3339_RE.match(value)
+    match = _RFC3339_RE.fullmatch(value)
     if match is None:
-        raise EnvelopeError(f"invalid {name}: {value!r} is not an RFC 3339 date-time")
+        raise EnvelopeError(f"invalid {name}: {value[:60]!r} is not an RFC 3339 date-time")
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
     fraction, zone = match.group(7), match.group(8)
-    micro = int((fraction or "0")[:6].ljust(6, "0"))
-    if zone == "Z":
-        tz = UTC
-    else:
-        sign = 1 if zone[0] == "+" else -1
-        tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
-    try:
-        return datetime(year, month, day, hour, minute, second, micro, tz).astimezone(UTC)
-    except (ValueError, OverflowError):
-        raise EnvelopeError(f"invalid {name}: {value!r} is out of range") from None
+    offset_hour, offset_minute = (0, 0) if zone == "Z" else (int(zone[1:3]), int(zone[4:6]))
+    if not (
+        1 <= month <= 12
+        and 1 <= day <= _days_in_month(year, month)
+        and hour < 24
+        and minute < 60
+        and second < 60
+        and offset_hour < 24
+        and offset_minute < 60
+    ):
+        raise EnvelopeError(f"invalid {name}: {value!r} has a field out of range")
+    offset = (offset_hour * 60 + offset_minute) * 60 * (-1 if zone[0] == "-" else 1)
+    seconds = (
+        _days_from_epoch(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset
+    )
+    return utc_from_epoch(seconds, int((fraction or "0")[:6].ljust(6, "0")))
+
+
+def _days_from_epoch(year: int, month: int, day: int) -> int:
+    """Days from 1970-01-01, proleptic Gregorian, any year (H. Hinnant's days_from_civil)."""
+    year -= month <= 2
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
 
 
 def _check_crit(protected: dict[str, Any], scheme: str) -> tuple[str, ...]:
@@ -158,14 +191,23 @@ def _chain(header: dict[str, Any]) -> tuple[x509.Certificate, ...]:
         raise EnvelopeError(
             "certificate chain is not present (header.x5c must be a non-empty array)"
         )
+    return tuple(_certificate(n, _b64std(c, "an x5c certificate")) for n, c in enumerate(x5c, 1))
+
+
+def _certificate(n: int, der: bytes) -> x509.Certificate:
     try:
-        return tuple(x509.load_der_x509_certificate(_b64std(c, "an x5c certificate")) for c in x5c)
-    except ValueError as exc:
-        raise EnvelopeError(f"x5c holds an invalid certificate: {exc}") from None
+        return load_certificate(der)
+    except CertificateError as exc:
+        raise EnvelopeError(f"x5c holds an invalid certificate (#{n}): {exc}") from None
 
 
 def parse_jws(data: bytes) -> Envelope:
     """Decode and check a JWS envelope's structure; EnvelopeError naming the broken rule."""
+    with untrusted("malformed JWS envelope", EnvelopeError):
+        return _parse_jws(data)
+
+
+def _parse_jws(data: bytes) -> Envelope:
     doc = _json_object(data, "envelope")
     protected_b64 = doc.get("protected")
     payload_b64 = doc.get("payload")

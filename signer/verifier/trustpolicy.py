@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import json
 import re
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 from signer.errors import ConfigurationError
 from signer.reference import Reference
+from signer.untrusted import untrusted
 from signer.verifier.dn import parse_dn
 
 WILDCARD = "*"
@@ -78,15 +80,38 @@ LEVELS: Mapping[str, Mapping[Check, Action]] = MappingProxyType(
 )
 VERIFY_TIMESTAMP_OPTIONS = ("always", "afterCertExpiry")
 
-# notation-go validateRegistryScopeFormat (adapted from distribution's reference regexps)
-_DOMAIN_RE = re.compile(
-    r"^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-    r"(?:(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))+)?(?::[0-9]+)?$"
-)
-_REPOSITORY_RE = re.compile(
-    r"^[a-z0-9]+(?:(?:(?:[._]|__|[-]*)[a-z0-9]+)+)?"
-    r"(?:(?:/[a-z0-9]+(?:(?:(?:[._]|__|[-]*)[a-z0-9]+)+)?)+)?$"
-)
+# notation-go validateRegistryScopeFormat accepts what distribution's reference regexps
+# match (Go's RE2 runs them in linear time). Python's backtracking engine needs seconds
+# to hours on a near miss with nested quantifiers, so the same grammar is checked here
+# by hand: a domain of dot-separated labels (alphanumerics and inner '-') with an
+# optional numeric port, and a path of '/'-separated components, each lowercase
+# alphanumeric runs joined by '.', '_', '__' or any run of '-'.
+_LABEL_CHARS = frozenset(string.ascii_letters + string.digits + "-")
+_COMPONENT_CHARS = frozenset(string.ascii_lowercase + string.digits + "._-")
+_SEPARATORS = frozenset("._-")
+_SEPARATOR_RUN_RE = re.compile(r"[._-]+")  # one quantifier: linear
+
+
+def _is_domain(domain: str) -> bool:
+    host, colon, port = domain.partition(":")
+    if colon and not (port and set(port) <= frozenset(string.digits)):
+        return False
+    return all(
+        label and set(label) <= _LABEL_CHARS and label[0] != "-" and label[-1] != "-"
+        for label in host.split(".")
+    )
+
+
+def _is_path_component(component: str) -> bool:
+    if not component or not set(component) <= _COMPONENT_CHARS:
+        return False
+    if component[0] in _SEPARATORS or component[-1] in _SEPARATORS:
+        return False
+    return all(
+        run in (".", "_", "__") or set(run) == {"-"} for run in _SEPARATOR_RUN_RE.findall(component)
+    )
+
+
 _STORE_NAME_RE = re.compile(r"^[a-zA-Z0-9_.-]+$")
 
 
@@ -131,13 +156,11 @@ def validate_scope(scope: str) -> str:
     domain, sep, repository = scope.partition("/")
     if (
         not sep
-        or not domain
-        or not repository
-        or not _DOMAIN_RE.match(domain)
-        or not _REPOSITORY_RE.match(repository)
+        or not _is_domain(domain)
+        or not all(_is_path_component(c) for c in repository.split("/"))
     ):
         raise ConfigurationError(
-            f"registry scope {scope!r} is not valid: use a fully qualified repository "
+            f"registry scope {scope[:200]!r} is not valid: use a fully qualified repository "
             "without scheme, tag or digest (e.g. myregistry.azurecr.io/team/app), or '*'"
         )
     return f"{domain.lower()}/{repository}"
@@ -149,13 +172,15 @@ def _actions(name: str, verification: Any) -> tuple[str, Mapping[Check, Action],
     level = verification.get("level")
     if not level:
         raise _fail(name, "has invalid signatureVerification: the level is empty or missing")
-    if level not in LEVELS:
+    if not isinstance(level, str) or level not in LEVELS:
         raise _fail(
             name,
             f"has invalid signatureVerification: invalid level {level!r} "
             f"(use one of {', '.join(LEVELS)})",
         )
-    override = verification.get("override") or {}
+    override = verification.get("override")
+    if override is None:
+        override = {}
     if not isinstance(override, dict):
         raise _fail(name, "has invalid signatureVerification: override must be an object")
     actions = dict(LEVELS[level])
@@ -164,7 +189,7 @@ def _actions(name: str, verification: Any) -> tuple[str, Mapping[Check, Action],
     for key, value in override.items():
         if key not in {c.value for c in Check}:
             raise _fail(name, f"overrides unsupported verification type {key!r}")
-        if value not in {a.value for a in Action}:
+        if not isinstance(value, str) or value not in {a.value for a in Action}:
             raise _fail(name, f"overrides {key!r} with unsupported action {value!r}")
         if key == Check.INTEGRITY:
             raise _fail(name, "overrides 'integrity', which can not be overridden")
@@ -248,8 +273,10 @@ def _statement(raw: Any) -> TrustPolicy:
     verification = raw.get("signatureVerification")
     level, actions, override = _actions(name, verification)
     assert isinstance(verification, dict)  # _actions checked it
-    verify_timestamp = verification.get("verifyTimestamp") or "always"
-    if verify_timestamp not in VERIFY_TIMESTAMP_OPTIONS:
+    verify_timestamp = verification.get("verifyTimestamp")
+    if verify_timestamp in (None, ""):
+        verify_timestamp = "always"
+    if not isinstance(verify_timestamp, str) or verify_timestamp not in VERIFY_TIMESTAMP_OPTIONS:
         raise _fail(name, f"has unsupported verifyTimestamp {verify_timestamp!r}")
     stores = _string_list(name, raw.get("trustStores"), "trustStores")
     identities = _string_list(name, raw.get("trustedIdentities"), "trustedIdentities")
@@ -265,6 +292,8 @@ def _statement(raw: Any) -> TrustPolicy:
     scopes = _string_list(name, raw.get("registryScopes"), "registryScopes")
     if not scopes:
         raise _fail(name, "has no registry scopes; give at least one")
+    if not all(isinstance(s, str) for s in scopes):
+        raise _fail(name, "has a registry scope that is not a string")
     if len(scopes) > 1 and WILDCARD in scopes:
         raise _fail(name, "uses the wildcard scope '*' together with other scopes")
     normalized = tuple(s if s == WILDCARD else validate_scope(s) for s in scopes)
@@ -288,17 +317,25 @@ class TrustPolicyDocument:
     @classmethod
     def from_json(cls, doc: Mapping[str, Any] | str | bytes) -> TrustPolicyDocument:
         """Validate a parsed or raw ``trustpolicy.json``; ConfigurationError on any rule."""
-        if isinstance(doc, str | bytes):
-            try:
+        with untrusted("malformed trust policy", ConfigurationError):
+            return cls._from_json(doc)
+
+    @classmethod
+    def _from_json(cls, doc: Mapping[str, Any] | str | bytes) -> TrustPolicyDocument:
+        if isinstance(doc, bytes):
+            try:  # UTF-8 as notation reads it: a BOM or UTF-16 is not JSON there
+                doc = doc.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ConfigurationError("malformed trust policy: not UTF-8 JSON") from None
+        if isinstance(doc, str):
+            with untrusted("malformed trust policy: not JSON", ConfigurationError):
                 doc = json.loads(doc)
-            except ValueError:
-                raise ConfigurationError("malformed trust policy: not JSON") from None
         if not isinstance(doc, Mapping):
             raise ConfigurationError("malformed trust policy: not a JSON object")
         version = doc.get("version")
         if not version:
             raise ConfigurationError('trust policy document has no version; use "1.0"')
-        if version not in SUPPORTED_VERSIONS:
+        if not isinstance(version, str) or version not in SUPPORTED_VERSIONS:
             raise ConfigurationError(f"trust policy document uses unsupported version {version!r}")
         raw_policies = doc.get("trustPolicies")
         if not isinstance(raw_policies, list) or not raw_policies:
@@ -328,7 +365,10 @@ class TrustPolicyDocument:
             data = Path(path).read_bytes()
         except OSError as exc:
             raise ConfigurationError(f"cannot read trust policy {path}: {exc.strerror}") from None
-        return cls.from_json(data)
+        try:
+            return cls.from_json(data)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"trust policy {path}: {exc}") from None
 
     def policy_for(self, reference: Reference) -> TrustPolicy:
         """The statement that applies: an exact scope beats '*'; none is an error."""

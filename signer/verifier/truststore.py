@@ -13,37 +13,65 @@ import re
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.padding import PSS, PKCS1v15
 
-from signer.errors import ConfigurationError
+from signer.certs import load_certificate, load_pem_certificates
+from signer.errors import CertificateError, ConfigurationError
+from signer.untrusted import UNTRUSTED_INPUT_ERRORS
 from signer.verifier.trustpolicy import StoreType
 
 _NAME_RE = re.compile(r"^[a-zA-Z0-9_.-]+$")
 
 
-def _read_certificates(path: Path) -> list[x509.Certificate]:
-    data = path.read_bytes()
+def _read_certificates(path: Path, label: str) -> list[x509.Certificate]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot read {str(path)!r} in trust store {label}: {exc.strerror}"
+        ) from None
     try:
         if b"-----BEGIN" in data:
-            return x509.load_pem_x509_certificates(data)
-        return [x509.load_der_x509_certificate(data)]
-    except ValueError:
+            return load_pem_certificates(data)
+        return [load_certificate(data)]
+    except CertificateError as exc:
         raise ConfigurationError(
-            f"could not parse a certificate from {str(path)!r}: every file in a trust store "
-            "must hold PEM or DER certificates"
+            f"could not parse a certificate from {str(path)!r} in trust store {label}: every "
+            f"file in a trust store must hold PEM or DER certificates ({exc})"
         ) from None
 
 
 def _is_ca_or_self_signed(cert: x509.Certificate) -> bool:
+    """notation-go ValidateCertificates: cA=true, or the certificate's own key verifies it.
+
+    Like Go's Certificate.CheckSignature this checks only the signature (names are not
+    compared) and accepts SHA-1: whether a SHA-1 chain is acceptable is the signature
+    rules' business (it is not: certs.validate_chain), not the store's.
+    """
     try:
         bc = cert.extensions.get_extension_for_class(x509.BasicConstraints)
         if bc.value.ca:
             return True
-    except (x509.ExtensionNotFound, ValueError):
+    except x509.ExtensionNotFound:
         pass
     try:
+        return _self_signature_verifies(cert)
+    except UNTRUSTED_INPUT_ERRORS:  # bad signature, unknown algorithm or unusable key
+        return False
+
+
+def _self_signature_verifies(cert: x509.Certificate) -> bool:
+    key = cert.public_key()
+    algorithm = cert.signature_hash_algorithm
+    parameters = cert.signature_algorithm_parameters
+    if algorithm is None:  # Ed25519/Ed448: cryptography checks these itself
         cert.verify_directly_issued_by(cert)
-    except (ValueError, TypeError, InvalidSignature):
+    elif isinstance(key, rsa.RSAPublicKey) and isinstance(parameters, PKCS1v15 | PSS):
+        key.verify(cert.signature, cert.tbs_certificate_bytes, parameters, algorithm)
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(algorithm))
+    else:
         return False
     return True
 
@@ -59,7 +87,12 @@ class TrustStore:
         """All certificates of one named store; ConfigurationError if it is absent or bad."""
         key = (store_type, name)
         if key not in self._cache:
-            self._cache[key] = self._load(store_type, name)
+            try:
+                self._cache[key] = self._load(store_type, name)
+            except OSError as exc:  # e.g. a name too long for the file system
+                raise ConfigurationError(
+                    f"trust store {store_type}:{name[:80]}: {exc.strerror or exc}"
+                ) from None
         return self._cache[key]
 
     def _load(self, store_type: StoreType, name: str) -> tuple[x509.Certificate, ...]:
@@ -75,13 +108,19 @@ class TrustStore:
         if not path.is_dir():
             raise ConfigurationError(f"trust store {label} does not exist: {path} is missing")
         certificates: list[x509.Certificate] = []
-        for entry in sorted(path.iterdir()):
+        try:
+            entries = sorted(path.iterdir())
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot list trust store {label} ({path}): {exc.strerror}"
+            ) from None
+        for entry in entries:
             if entry.is_symlink() or not entry.is_file():
                 raise ConfigurationError(
                     f"{entry} in trust store {label} is not a regular file (directories and "
                     "symlinks are not supported)"
                 )
-            certs = _read_certificates(entry)
+            certs = _read_certificates(entry, label)
             if not certs:
                 raise ConfigurationError(f"{entry} in trust store {label} holds no certificate")
             for cert in certs:

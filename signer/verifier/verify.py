@@ -9,11 +9,16 @@ logged otherwise. Then, whatever the level, the payload must name the subject
 (mediaType, digest, size) and carry the required user metadata. An artifact
 passes when any of its signatures (at most 100 tried) passes.
 
-Deliberate differences from notation, all stricter: unknown critical headers are
-rejected (the specification requires it); RFC 3161 timestamps are not verified,
-so a policy with a ``tsa`` store fails authentic-timestamp checks that need one;
-OCSP/CRL are not fetched, so a certificate that names a revocation endpoint has
-status "unknown" (what notation reports when the endpoint is unreachable).
+Verdicts agree with notation v1.3.2 (tests/interop/test_verdicts.py runs both on the
+same signatures) except where the specification says otherwise; README.md, "Verifier
+and notation", lists each case. Rejected here, accepted by notation: unknown critical
+headers, a CA whose basicConstraints is not critical, SHA-1-signed certificates and
+JWS times that are not RFC 3339 (offset +24:00, one-digit hour); RFC 3161 timestamps
+are not verified, so a policy with a ``tsa`` store fails authentic-timestamp checks
+that need one; OCSP/CRL are not fetched, so a certificate that names a revocation
+endpoint has status "unknown" (what notation reports when the endpoint is
+unreachable). Accepted here, where notation gives up on the whole artifact: a
+signature the registry cannot give (see signer.signatures) fails alone.
 """
 
 from __future__ import annotations
@@ -21,11 +26,11 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -34,13 +39,17 @@ from cryptography.x509.oid import AuthorityInformationAccessOID
 from signer.certs import validate_chain
 from signer.errors import (
     CertificateError,
+    ConfigurationError,
     EnvelopeError,
     SignatureVerificationError,
+    SignerError,
+    TransientError,
 )
 from signer.mediatypes import HEADER_VERIFICATION_PLUGIN, SCHEME_X509_SIGNING_AUTHORITY
 from signer.models import Descriptor
-from signer.payload import parse_payload
+from signer.payload import read_payload
 from signer.reference import Reference
+from signer.untrusted import UNTRUSTED_INPUT_ERRORS, describe
 from signer.verifier.dn import certificate_dn, is_subset
 from signer.verifier.envelopes import Envelope, parse, verify_integrity
 from signer.verifier.trustpolicy import (
@@ -57,6 +66,8 @@ log = logging.getLogger(__name__)
 MAX_SIGNATURES = 100  # notation's default --max-signatures
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 _RFC1123Z = "%a, %d %b %Y %H:%M:%S +0000"
+# what a hostile signature can make parsing or checking raise (ConfigurationError aside)
+_SIGNATURE_ERRORS: tuple[type[Exception], ...] = (SignerError, *UNTRUSTED_INPUT_ERRORS)
 
 
 @dataclass(frozen=True)
@@ -72,9 +83,22 @@ class CheckResult:
         return self.error is not None and self.action == Action.ENFORCE
 
 
+Status = Literal["verified", "failed", "skipped"]
+
+
+def _status(error: str | None, skipped: bool) -> Status:
+    if skipped:
+        return "skipped"
+    return "verified" if error is None else "failed"
+
+
 @dataclass(frozen=True)
 class VerificationOutcome:
-    """The verdict on one signature blob, with every validation's result."""
+    """The verdict on one signature blob, with every validation's result.
+
+    ``status`` is "verified", "failed", or "skipped" (the policy's level is ``skip``:
+    nothing was checked, which is neither a pass nor a failure of the signature).
+    """
 
     reference: str
     media_type: str
@@ -86,10 +110,15 @@ class VerificationOutcome:
     envelope: Envelope | None = None
     target: Descriptor | None = None
     skipped: bool = False
+    internal_error: bool = False  # a bug in this verifier, not a rule (tests assert it never is)
+
+    @property
+    def status(self) -> Status:
+        return _status(self.error, self.skipped)
 
     @property
     def verified(self) -> bool:
-        return self.error is None
+        return self.status == "verified"
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -109,16 +138,22 @@ class VerificationOutcome:
 
 @dataclass(frozen=True)
 class SignatureBlob:
-    """A signature layer as fetched from the registry."""
+    """A signature layer as fetched from the registry (or why it could not be)."""
 
     data: bytes
     media_type: str
     manifest_digest: str | None = None  # the signature manifest, for reports
+    error: str | None = None  # set when the registry gave no usable blob: it fails
 
 
 @dataclass(frozen=True)
 class ArtifactVerification:
-    """The verdict on an artifact: it passes when any of its signatures passes."""
+    """The verdict on an artifact: it passes when any of its signatures passes.
+
+    ``status`` keeps the three outcomes apart: "verified", "failed", and "skipped" (the
+    applicable policy's level is ``skip``; notation then reports that verification was
+    skipped, not that it succeeded).
+    """
 
     reference: str
     policy: str
@@ -129,12 +164,21 @@ class ArtifactVerification:
     manifest_digests: tuple[str | None, ...] = field(default=())
 
     @property
+    def status(self) -> Status:
+        return _status(self.error, self.skipped)
+
+    @property
     def verified(self) -> bool:
-        return self.error is None
+        return self.status == "verified"
 
     @property
     def accepted(self) -> VerificationOutcome | None:
         return next((o for o in self.outcomes if o.verified), None)
+
+
+def _bounded(reason: str, limit: int = 2000) -> str:
+    """Reasons quote signature content (media types, names): keep a hostile one short."""
+    return reason if len(reason) <= limit else reason[:limit] + "… (truncated)"
 
 
 def _der(cert: x509.Certificate) -> bytes:
@@ -257,10 +301,20 @@ class Verifier:
                 str(ref), media_type, digest, policy.name, policy.level, skipped=True
             )
         run = _Run(policy)
-        env, target, error = self._process(run, envelope, media_type)
-        if error is None and target is not None:
-            error = self._check_target(target, subject, user_metadata)
+        env: Envelope | None = None
+        target: Descriptor | None = None
+        try:
+            env, target, error = self._process(run, envelope, media_type)
+            if error is None and target is not None:
+                error = self._check_target(target, subject, user_metadata)
+        except ConfigurationError:
+            raise  # the trust store, not the signature: no verdict is possible
+        except _SIGNATURE_ERRORS as exc:
+            # Every rule is checked where it applies; this is the boundary for whatever a
+            # hostile signature still manages to raise: it fails, and only this signature.
+            error = f"the signature cannot be processed: {describe(exc)}"
         if error is not None:
+            error = _bounded(error)
             log.info("signature %s for %s failed: %s", digest, ref, error)
         return VerificationOutcome(
             str(ref),
@@ -283,10 +337,9 @@ class Verifier:
         except EnvelopeError as exc:
             run.add(Check.INTEGRITY, f"unable to parse the digital signature: {exc}")
             return None, None, run.results[-1].error
-        integrity = self._integrity(env)
+        integrity, target = self._integrity(env)
         if run.add(Check.INTEGRITY, integrity):
             return env, None, integrity
-        target = parse_payload(env.payload)  # cannot fail: _integrity parsed it
         plugin = env.protected.get(HEADER_VERIFICATION_PLUGIN)
         if plugin is not None:
             return (
@@ -308,20 +361,20 @@ class Verifier:
         return env, target, None
 
     @staticmethod
-    def _integrity(env: Envelope) -> str | None:
+    def _integrity(env: Envelope) -> tuple[str | None, Descriptor | None]:
+        """(why integrity fails, or None; the payload's target artifact when it holds)."""
         try:
             verify_integrity(env)
         except SignatureVerificationError as exc:
-            return f"signature is invalid: {exc}"
+            return f"signature is invalid: {exc}", None
         try:
             validate_chain(env.chain)  # structure and certificate rules; times come later
         except CertificateError as exc:
-            return f"certificate-chain is invalid: {exc}"
+            return f"certificate-chain is invalid: {exc}", None
         try:
-            parse_payload(env.payload)
+            return None, read_payload(env.payload)
         except EnvelopeError as exc:
-            return f"invalid payload: {exc}"
-        return None
+            return f"invalid payload: {exc}", None
 
     def _authenticity(self, policy: TrustPolicy, env: Envelope) -> tuple[Check, str | None]:
         store_type = (
@@ -429,6 +482,40 @@ class Verifier:
 
     # -- an artifact's signatures ---------------------------------------------------
 
+    def _verify_one(
+        self,
+        ref: Reference,
+        subject: Descriptor,
+        blob: SignatureBlob,
+        user_metadata: Mapping[str, str],
+    ) -> VerificationOutcome:
+        """One signature's verdict; nothing one signature holds can end the loop over them."""
+        digest = "sha256:" + hashlib.sha256(blob.data).hexdigest()
+        if blob.error is not None:  # the registry could not give us this signature
+            policy = self.policy_doc.policy_for(ref)
+            return VerificationOutcome(
+                str(ref), blob.media_type, digest, policy.name, policy.level, error=blob.error
+            )
+        try:
+            outcome = self.verify_signature(ref, subject, blob.data, blob.media_type, user_metadata)
+            # a failed signature keeps its verdict, not its envelope or payload: 100
+            # failed signatures must not hold 100 blobs (each up to 32 MiB) in memory
+            return outcome if outcome.verified else replace(outcome, envelope=None, target=None)
+        except (ConfigurationError, TransientError):
+            raise
+        except Exception as exc:
+            log.exception("verifying signature %s of %s raised", digest, ref)
+            policy = self.policy_doc.policy_for(ref)
+            return VerificationOutcome(
+                str(ref),
+                blob.media_type,
+                digest,
+                policy.name,
+                policy.level,
+                error=f"internal error while verifying this signature: {type(exc).__name__}",
+                internal_error=True,
+            )
+
     def verify_signatures(
         self,
         reference: Reference | str,
@@ -448,13 +535,14 @@ class Verifier:
         outcomes: list[VerificationOutcome] = []
         digests: list[str | None] = []
         for blob in signatures:
-            outcome = self.verify_signature(ref, subject, blob.data, blob.media_type, user_metadata)
-            outcomes.append(outcome)
+            outcome = self._verify_one(ref, subject, blob, user_metadata)
             digests.append(blob.manifest_digest)
+            outcomes.append(outcome)
             if outcome.verified:
                 return ArtifactVerification(
                     *head, outcomes=tuple(outcomes), manifest_digests=tuple(digests)
                 )
+            del blob  # let it go before the next one is fetched: one blob in memory at a time
             if len(outcomes) >= self.max_signatures:
                 break
         if not outcomes:

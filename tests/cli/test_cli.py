@@ -16,9 +16,12 @@ from typing import Any
 import pytest
 
 from signer.cli import main
+from signer.models import Descriptor
+from signer.registry.manifests import signature_manifest
 from tests.servers.docker_registry import DockerRegistry
-from tests.servers.images import ImagePusher
+from tests.servers.images import ImagePusher, sha256
 from tests.servers.oci_registry import OciRegistry
+from tests.verifier import hostile, pki
 
 CERTS = Path(__file__).resolve().parents[1] / "fixtures" / "notary-vectors" / "certs"
 
@@ -343,3 +346,107 @@ def test_unsigned_artifact_fails_verification(
     )
     assert code == 1
     assert "no signature is associated" in err
+
+
+def _skip_policy(tmp_path: Path) -> Path:
+    policy = tmp_path / "skip.json"
+    statement = {
+        "name": "skip-all",
+        "registryScopes": ["*"],
+        "signatureVerification": {"level": "skip"},
+    }
+    policy.write_text(json.dumps({"version": "1.0", "trustPolicies": [statement]}))
+    return policy
+
+
+def test_verify_at_level_skip_says_it_skipped(oci_registry: OciRegistry, tmp_path: Path) -> None:
+    """Issue 10: 'skip' is not 'Successfully verified'; notation's wording, exit 0."""
+    image = ImagePusher(oci_registry.url).push_image("app", "v1")
+    argv = (
+        "verify",
+        f"{oci_registry.host}/app:v1",
+        "--trust-policy",
+        str(_skip_policy(tmp_path)),
+        "--trust-store",
+        str(tmp_path / "no-store"),
+        "--insecure-registry",
+    )
+    code, out, err = run(*argv)
+    shown = f"{oci_registry.host}/app@{image.digest}"
+    assert (code, err) == (0, "")
+    assert out == f"Trust policy is configured to skip signature verification for {shown}\n"
+    code, out, _ = run(*argv, "-o", "json")
+    result = json.loads(out)
+    assert code == 0
+    assert (result["status"], result["verified"], result["signatures"]) == ("skipped", False, [])
+
+
+def test_verify_json_keeps_failed_and_verified_apart(
+    oci_registry: OciRegistry, trust: tuple[Path, Path]
+) -> None:
+    ImagePusher(oci_registry.url).push_image("app", "v1")
+    ref = f"{oci_registry.host}/app:v1"
+    policy, store = trust
+    verify = ("verify", ref, "--trust-policy", str(policy), "--trust-store", str(store))
+    code, out, _ = run(*verify, "--insecure-registry", "-o", "json")
+    assert (code, json.loads(out)["status"]) == (1, "failed")
+    assert run("sign", ref, *KEY, "--insecure-registry")[0] == 0
+    code, out, _ = run(*verify, "--insecure-registry", "-o", "json")
+    result = json.loads(out)
+    assert (code, result["status"], result["signatures"][0]["status"]) == (
+        0,
+        "verified",
+        "verified",
+    )
+
+
+def test_inspect_and_verify_list_hostile_signatures_without_a_traceback(
+    oci_registry: OciRegistry, tmp_path: Path
+) -> None:
+    """Issue 9, finding 8: anyone can push these; both commands give a verdict for each."""
+    pusher = ImagePusher(oci_registry.url)
+    image = pusher.push_image("app", "v1")
+    key = hostile.signing_key()
+    leaf = pki.certificate(key, pki.name("CLI Hostile"))
+    payload = json.dumps(
+        {
+            "targetArtifact": {
+                "mediaType": image.media_type,
+                "digest": image.digest,
+                "size": image.size,
+            }
+        }
+    ).encode()
+    bad_name = hostile.resign(leaf, key, [(b"CLI Hostile", b"\xff\xfeI Hostile")])
+    envelopes = [
+        hostile.cose(payload, [bad_name], key),
+        hostile.cose(b"[" * 100_000 + b"]" * 100_000, [hostile.der(leaf)], key),
+        hostile.cose(payload, [hostile.der(leaf)], key),  # the good one, last
+    ]
+    subject = Descriptor(image.media_type, image.digest, image.size)
+    pusher.push_blob("app", b"{}")
+    for n, blob in enumerate(envelopes):
+        layer = Descriptor("application/cose", pusher.push_blob("app", blob), len(blob))
+        manifest = signature_manifest(subject, layer, {"n": str(n)})
+        pusher.push_manifest(
+            "app", sha256(manifest), manifest, "application/vnd.oci.image.manifest.v1+json"
+        )
+
+    ref = f"{oci_registry.host}/app:v1"
+    code, out, err = run("inspect", ref, "--insecure-registry", "-o", "json")
+    assert (code, err) == (0, "")
+    errors = sorted(str(s["error"]) for s in json.loads(out)["signatures"])
+    assert len(errors) == 3 and errors[0] == "None"
+    assert any("invalid certificate" in e for e in errors)
+    assert any("nested too deeply" in e for e in errors)
+    code, out, _ = run("inspect", ref, "--insecure-registry")
+    assert code == 0 and out.count("invalid envelope") == 2 and "\\xff" not in out
+
+    store = tmp_path / "store"
+    pki.write_store(store, "test-root", [leaf])
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps(pki.policy(scopes=("*",), identities=("*",))))
+    verify = ("verify", ref, "--trust-policy", str(policy), "--trust-store", str(store))
+    code, out, err = run(*verify, "--insecure-registry")
+    assert code == 0, err
+    assert out.startswith("Successfully verified signature for")

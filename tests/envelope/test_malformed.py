@@ -101,9 +101,21 @@ MUTATIONS: dict[str, tuple[Callable[[], bytes], str]] = {
         lambda: _with_protected(**{"io.cncf.notary.signingTime": "2026-11-22T04:16:40Z"}),
         "expected a CBOR tag 1 epoch time",
     ),
-    "signingtime-fraction": (
-        lambda: _with_protected(**{"io.cncf.notary.signingTime": cbor2.CBORTag(1, 1795407400.5)}),
-        "fractional seconds",
+    "signingtime-not-a-number": (
+        lambda: _with_protected(**{"io.cncf.notary.signingTime": cbor2.CBORTag(1, "now")}),
+        "tag 1 must hold a number",
+    ),
+    "signingtime-nan": (
+        lambda: _with_protected(**{"io.cncf.notary.signingTime": cbor2.CBORTag(1, float("nan"))}),
+        "is not a time",
+    ),
+    "signingtime-beyond-int64": (
+        lambda: _with_protected(**{"io.cncf.notary.signingTime": cbor2.CBORTag(1, 2**64 - 1)}),
+        "out of range",
+    ),
+    "signingtime-go-zero": (
+        lambda: _with_protected(**{"io.cncf.notary.signingTime": cbor2.CBORTag(1, -62135596800)}),
+        "read as no time at all",
     ),
     "signingtime-missing": (
         lambda: _with_protected(**{"io.cncf.notary.signingTime": None}),
@@ -118,10 +130,10 @@ MUTATIONS: dict[str, tuple[Callable[[], bytes], str]] = {
         lambda: _with(0, _dumps({1.0: -37, **{k: v for k, v in _protected().items() if k != 1}})),
         "not an integer or a string",
     ),
-    "invalid-utf8": (lambda: _with(0, b"\xa1\x03\x62\xff\xfe"), "cannot decode"),
+    "invalid-utf8": (lambda: _with(0, b"\xa1\x03\x62\xff\xfe"), "not valid UTF-8"),
     "tag1-with-text": (
         lambda: _with(0, b"\xa1" + cbor2.dumps("x") + b"\xc1\x61a"),
-        "cannot decode",
+        "tag 1 must hold a number",
     ),
 }
 

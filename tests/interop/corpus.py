@@ -686,43 +686,18 @@ KNOWN_DIFFERENCES: Mapping[str, str] = {
         "header it does not understand; notation v1.3.2 accepts it"
     ),
     "crit-unknown-int-label": "as crit-unknown-label, with an integer label",
+    "ca-basic-constraints-not-critical": (
+        "signature-specification.md (certificate requirements): a CA certificate's "
+        "basicConstraints MUST be marked critical; notation v1.3.2 only checks cA=true"
+    ),
+    "leaf-sha1-self-signed": (
+        "signature-specification.md: SHA-1 is not an allowed algorithm anywhere in the chain; "
+        "notation v1.3.2's check of a single self-signed certificate lets it through"
+    ),
 }
-
-_VERIFIER_WORK = "verifier work in progress (issue 10) makes ours match notation: "
 
 #: disagreements that work in progress removes, and new findings nobody has decided on yet
 #: (name -> the finding). Both are strict xfails: the day ours agrees, the test says so.
-PENDING: Mapping[str, str] = {
-    "payload-extra-member": _VERIFIER_WORK + "an extra payload member, notation accepts",
-    "payload-target-extra-member": _VERIFIER_WORK + "an extra targetArtifact member",
-    "payload-utf8-bom": _VERIFIER_WORK + "payload with a UTF-8 BOM, notation rejects",
-    "payload-utf16": _VERIFIER_WORK + "payload in UTF-16, notation rejects",
-    "ca-basic-constraints-not-critical": _VERIFIER_WORK + "CA basicConstraints not critical",
-    "leaf-sha1-self-signed": _VERIFIER_WORK + "SHA-1-signed self-signed leaf, notation accepts",
-    "signing-time-fraction": (
-        "finding: notation accepts a fractional signingTime (the COSE envelope spec says "
-        "fractions SHOULD NOT be used, not MUST NOT); ours rejects it"
-    ),
-    "x5chain-in-both": (
-        "finding: the COSE envelope spec allows x5chain in the protected header too and "
-        "notation reads the unprotected one; ours rejects any protected x5chain"
-    ),
-    "signing-agent-int": (
-        "finding: notation ignores a signingAgent that is not a text string; ours rejects it"
-    ),
-    "payload-key-case": (
-        "finding: notation (Go encoding/json) matches payload member names case-insensitively "
-        "(TargetArtifact, MediaType); ours requires the exact names"
-    ),
-    "payload-duplicate-target-merges": (
-        "finding: for a duplicated targetArtifact Go merges both objects (annotations of the "
-        "first survive) where ours keeps the last, so --user-metadata verdicts differ"
-    ),
-    "protected-duplicate-label-other-encoding": (
-        "production bug: signer/cbor_strict.py compares map keys as raw bytes, so a label "
-        "written non-minimally (0x18 0x01 for 1) escapes the duplicate check that go-cose "
-        "applies to decoded keys; notation rejects, ours accepts"
-    ),
-}
+PENDING: Mapping[str, str] = {}
 
 assert len({m.name for m in CORPUS}) == len(CORPUS), "mutation names must be unique"

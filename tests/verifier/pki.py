@@ -67,6 +67,7 @@ def certificate(
     not_after: datetime = NOT_AFTER,
     crl_url: str | None = None,
     path_length: int | None = None,
+    basic_constraints_critical: bool = True,
 ) -> x509.Certificate:
     """A certificate; defaults make a Notary-conformant leaf, ``ca=True`` a CA.
 
@@ -102,7 +103,8 @@ def certificate(
     )
     if ca is not None:
         builder = builder.add_extension(
-            x509.BasicConstraints(ca=ca, path_length=path_length if ca else None), critical=True
+            x509.BasicConstraints(ca=ca, path_length=path_length if ca else None),
+            critical=basic_constraints_critical,
         )
     if eku and not ca:
         builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
@@ -152,3 +154,12 @@ def policy(
 
 def dumps(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2)
+
+
+def private_pem(private_key: PrivateKey) -> bytes:
+    """Unencrypted PKCS#8 PEM, for ``--key`` in CLI tests."""
+    return private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )

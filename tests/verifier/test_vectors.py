@@ -20,7 +20,7 @@ FAILURE_REASONS = {
     "no-cose-tag-18": "CBOR tag 18 is missing",
     "signature-bitflip": "signature is invalid",
     "signingtime-untagged-int": "invalid io.cncf.notary.signingTime",
-    "x5chain-in-protected": "x5chain must be in the unprotected header",
+    "x5chain-in-protected": "certificate chain is not present",  # notation's own reason
 }
 
 

@@ -13,6 +13,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from signer.cbor_strict import EpochTime
 from signer.envelope import build_envelope, parse_envelope, sig_structure
 from signer.errors import ConfigurationError
 from signer.mediatypes import COSE_MEDIA_TYPE, OCI_INDEX, OCI_MANIFEST
@@ -234,7 +235,25 @@ def test_identity_matching(ca: Pki, identity: str, passes: bool) -> None:
 
 def test_skip_level_verifies_nothing(ca: Pki) -> None:
     outcome = verify(ca, b"not a signature", level="skip", stores=(), identities=())
-    assert outcome.verified and outcome.skipped and outcome.results == ()
+    assert outcome.skipped and outcome.results == ()
+    # skipped is its own outcome: neither verified nor failed (issue 10)
+    assert outcome.status == "skipped" and not outcome.verified and outcome.error is None
+
+
+def test_skip_level_is_a_third_outcome_for_the_artifact(ca: Pki) -> None:
+    policy = pki.policy(level="skip", stores=(), identities=())
+    result = Verifier(policy, ca.store).verify_signatures(REF, SUBJECT, [])
+    assert (result.status, result.verified, result.skipped, result.error) == (
+        "skipped",
+        False,
+        True,
+        None,
+    )
+    verified = verifier(ca).verify_signatures(
+        REF, SUBJECT, [SignatureBlob(ca.sign(), COSE_MEDIA_TYPE)]
+    )
+    failed = verifier(ca).verify_signatures(REF, SUBJECT, [SignatureBlob(b"x", COSE_MEDIA_TYPE)])
+    assert (verified.status, failed.status) == ("verified", "failed")
 
 
 @pytest.mark.parametrize("level", ["strict", "permissive", "audit"])
@@ -362,7 +381,11 @@ def _resign_with(ca: Pki, extra: dict[Any, Any], critical: list[Any]) -> bytes:
     """Our envelope with extra protected headers, signed again with the leaf key."""
     env = parse_envelope(ca.sign())
     protected = {**env.protected, **extra, 2: [*env.protected[2], *critical]}
-    protected_bytes = cbor2.dumps(protected, datetime_as_timestamp=True)
+    protected = {  # the parser keeps tag 1 times undecoded
+        k: cbor2.CBORTag(1, v.seconds) if isinstance(v, EpochTime) else v
+        for k, v in protected.items()
+    }
+    protected_bytes = cbor2.dumps(protected)
     signature = LocalSigner(ca.leaf_key, list(env.chain)).sign(
         sig_structure(protected_bytes, env.payload)
     )
