@@ -13,21 +13,19 @@ at the bottom can feed it a deliberately broken template and prove the check fai
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
-from pycep import BicepParser
 
 from shared.setting_names import PLATFORM_SETTINGS, SIGNER_SETTINGS
+from tests.infra.bicep import INFRA, ROOT, Infra, Resource
+from tests.infra.bicep import accessor as _accessor
+from tests.infra.bicep import path as _path
 
-ROOT = Path(__file__).resolve().parents[2]
-INFRA = ROOT / "infra"
 MAIN = "main.bicep"
 STORAGE = "modules/storage.bicep"
 MONITORING = "modules/monitoring.bicep"
@@ -38,7 +36,6 @@ OUTCOME_TOPIC = "modules/outcome-topic-access.bicep"
 DEMO_REGISTRY = "modules/demo-registry.bicep"
 DEMO_KEYVAULT = "modules/demo-keyvault.bicep"
 
-Json = dict[str, Any]
 
 # Built-in role definition ids, checked against Microsoft's built-in roles list.
 KNOWN_ROLES: dict[str, str] = {
@@ -96,7 +93,7 @@ EXPECTED_API_VERSIONS: dict[str, str] = {
     "Microsoft.OperationalInsights/workspaces": "2023-09-01",
     "Microsoft.Insights/components": "2020-02-02",
     "Microsoft.Authorization/roleAssignments": "2022-04-01",
-    "Microsoft.ContainerRegistry/registries": "2023-07-01",
+    "Microsoft.ContainerRegistry/registries": "2025-11-01",
     "Microsoft.KeyVault/vaults": "2023-07-01",
     "Microsoft.EventGrid/systemTopics": "2025-02-15",
     "Microsoft.EventGrid/systemTopics/eventSubscriptions": "2025-02-15",
@@ -135,110 +132,8 @@ GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 
 
 # ---------------------------------------------------------------------------------
-# Parsing helpers
+# Helpers
 # ---------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=64)
-def _parse_text(text: str) -> Json:
-    return cast(Json, BicepParser().parse(text=text))
-
-
-@dataclass(frozen=True)
-class Resource:
-    symbol: str
-    type: str
-    api_version: str
-    existing: bool
-    condition: Any
-    body: Json
-
-
-@dataclass(frozen=True)
-class Module:
-    symbol: str
-    path: str
-    condition: Any
-    body: Json
-
-
-@dataclass(frozen=True)
-class Infra:
-    """The text of every Bicep file under infra/, keyed by its path relative to infra/."""
-
-    texts: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls) -> Infra:
-        return cls({p.relative_to(INFRA).as_posix(): p.read_text() for p in INFRA.rglob("*.bicep")})
-
-    def mutate(self, path: str, pattern: str, new: str) -> Infra:
-        """A copy with the first match of regex ``pattern`` in ``path`` replaced."""
-        text, count = re.subn(pattern, new, self.texts[path], count=1, flags=re.DOTALL)
-        if count != 1:
-            raise LookupError(f"mutation target not found in {path}: {pattern!r}")
-        return Infra({**self.texts, path: text})
-
-    def doc(self, path: str) -> Json:
-        return _parse_text(self.texts[path])
-
-    def resources(self, path: str) -> dict[str, Resource]:
-        out: dict[str, Resource] = {}
-        for symbol, raw in self.doc(path).get("resources", {}).items():
-            condition, body = _unwrap(raw["config"])
-            out[symbol] = Resource(
-                symbol, raw["type"], raw["api_version"], bool(raw["existing"]), condition, body
-            )
-        return out
-
-    def resource(self, path: str, symbol: str) -> Resource:
-        found = self.resources(path)
-        assert symbol in found, f"{path}: resource {symbol!r} is missing"
-        return found[symbol]
-
-    def modules(self, path: str) -> dict[str, Module]:
-        out: dict[str, Module] = {}
-        for symbol, raw in self.doc(path).get("modules", {}).items():
-            condition, body = _unwrap(raw["config"])
-            out[symbol] = Module(symbol, raw["detail"]["path"], condition, body)
-        return out
-
-    def module(self, path: str, symbol: str) -> Module:
-        found = self.modules(path)
-        assert symbol in found, f"{path}: module {symbol!r} is missing"
-        return found[symbol]
-
-    def variable(self, path: str, name: str) -> Any:
-        variables = self.doc(path).get("variables", {})
-        assert name in variables, f"{path}: variable {name!r} is missing"
-        return variables[name]["value"]
-
-
-def _unwrap(config: Json) -> tuple[Any, Json]:
-    """Split ``if (cond) { ... }`` into its condition and body (None when unconditional)."""
-    if set(config) == {"condition", "config"}:
-        return config["condition"], cast(Json, config["config"])
-    return None, config
-
-
-def _accessor(obj: str, prop: str) -> Json:
-    """pycep's form of ``obj.prop``."""
-    return {
-        "operator": {"type": "property_accessor", "operands": {"operand_1": obj, "operand_2": prop}}
-    }
-
-
-def _path(*names: str) -> Json:
-    """pycep's form of ``a.b.c`` (it nests to the right: a.(b.c))."""
-    assert len(names) >= 2
-    if len(names) == 2:
-        return _accessor(names[0], names[1])
-    return {
-        "operator": {
-            "type": "property_accessor",
-            "operands": {"operand_1": names[0], "operand_2": _path(*names[1:])},
-        }
-    }
 
 
 def _text(value: Any) -> str:
