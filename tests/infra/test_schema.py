@@ -106,7 +106,7 @@ MUTATIONS: dict[str, Mutation] = {
         "'allowBlobPublicAcess' does not exist on StorageAccountPropertiesCreateParameters",
     ),
     "misspelled nested property": Mutation(
-        "main.bicep",
+        "modules/function-app.bicep",
         "maximumInstanceCount: maximumInstanceCount",
         "maxInstanceCount: maximumInstanceCount",
         "'maxInstanceCount' does not exist on FunctionsScaleAndConcurrency",
@@ -130,10 +130,16 @@ MUTATIONS: dict[str, Mutation] = {
         "'Everyone' is not one of ['Container', 'Blob', 'None']",
     ),
     "unknown discriminator": Mutation(
-        "modules/registry-events.bicep",
-        "endpointType: 'AzureFunction'",
-        "endpointType: 'AzureFunctions'",
-        "'AzureFunctions' is not one of ['AzureFunction', 'EventHub',",
+        "modules/alerts.bicep",
+        "'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'",
+        "'odata.type': 'Microsoft.Azure.Monitor.SingleResourceCriteria'",
+        "'Microsoft.Azure.Monitor.SingleResourceCriteria' is not one of",
+    ),
+    "enum value of a metric criterion": Mutation(
+        "modules/alerts.bicep",
+        "timeAggregation: 'Total'",
+        "timeAggregation: 17",
+        "17 fits none of the allowed types",
     ),
     "missing required property": Mutation(
         "modules/keyvault-access.bicep",
@@ -149,7 +155,7 @@ MUTATIONS: dict[str, Mutation] = {
         "400 is above the maximum 365",
     ),
     "API version that does not exist": Mutation(
-        "main.bicep",
+        "modules/app-identity.bicep",
         "userAssignedIdentities@2023-01-31",
         "userAssignedIdentities@2023-01-30",
         "no such resource type and API version",
@@ -174,8 +180,8 @@ def test_checker_notices(infra: Infra, name: str) -> None:
 def test_module_checker_notices(infra: Infra) -> None:
     broken = infra.mutate(
         "main.bicep",
-        re.escape("principalId: appIdentity.properties.principalId\n    usesRepositoryPermissions"),
-        "principalID: appIdentity.properties.principalId\n    usesRepositoryPermissions",
+        re.escape("principalId: appIdentity.outputs.principalId\n    grantDelete"),
+        "principalID: appIdentity.outputs.principalId\n    grantDelete",
     )
     findings = [str(f) for f in check_module_calls(broken)]
     assert any("parameter 'principalID' is not declared" in f for f in findings), findings
