@@ -203,6 +203,8 @@ var registryGroup = createRegistry ? groupName : registryResourceGroupName
 var keyVaultGroup = createKeyVault ? groupName : keyVaultResourceGroupName
 var topicName = empty(systemTopicName) ? 'evgt-${registryName}' : systemTopicName
 var topicGroup = empty(systemTopicResourceGroupName) ? registryGroup : systemTopicResourceGroupName
+// Never an empty group name, even for the module that is off without an outcome topic.
+var outcomeTopicGroup = empty(outcomeTopicResourceGroupName) ? groupName : outcomeTopicResourceGroupName
 var repositoryPrefixes = empty(eventRepositoryPrefixes) ? [] : split(eventRepositoryPrefixes, ',')
 
 // The Event Grid-triggered function in function_app.py.
@@ -286,7 +288,7 @@ module keyVaultAccess 'modules/keyvault-access.bicep' = {
 
 module outcomeTopicAccess 'modules/outcome-topic-access.bicep' = if (!empty(outcomeTopicName)) {
   name: '${deploymentPrefix}-outcome-topic-access'
-  scope: resourceGroup(outcomeTopicResourceGroupName)
+  scope: resourceGroup(outcomeTopicGroup)
   params: {
     topicName: outcomeTopicName
     principalId: appIdentity.outputs.principalId

@@ -271,7 +271,7 @@ def check_teardown_is_contained(infra: Infra) -> None:
     assert outside == {
         "registryAccess": "registryGroup",
         "keyVaultAccess": "keyVaultGroup",
-        "outcomeTopicAccess": "outcomeTopicResourceGroupName",
+        "outcomeTopicAccess": "outcomeTopicGroup",
         "events": "topicGroup",
     }, f"unexpected modules outside the environment's group: {outside}"
     # A demo registry or vault is created in the environment's group, and so goes with it.
