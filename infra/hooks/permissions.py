@@ -114,6 +114,9 @@ def check(arm: Arm, needs: Iterable[Need]) -> Report:
         try:
             permissions = list(arm.list(path, API))
         except ArmError as exc:
+            if exc.status == 403:  # not even allowed to read there: nothing is allowed
+                report.missing[need] = list(need.actions)
+                continue
             if exc.status in (400, 404):  # a scope this API does not answer for
                 report.unchecked.append((need, str(exc)))
                 continue

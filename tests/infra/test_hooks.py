@@ -275,6 +275,15 @@ def test_rights_on_the_registry_but_not_on_its_group(fake: FakeArm, arm: Arm) ->
     assert "rg-security" not in message and "registry myreg" not in message
 
 
+def test_no_access_at_all_counts_as_missing(fake: FakeArm, arm: Arm) -> None:
+    _world(fake)
+    fake.state.faults["GET rg-security/providers/Microsoft.Authorization/permissions"] = [(403, {})]
+    with pytest.raises(HookError) as failure:
+        _preprovision(arm)
+    assert "resource group rg-security (the key vault's)" in str(failure.value)
+    assert "- Microsoft.Resources/deployments/write" in str(failure.value)
+
+
 @pytest.mark.parametrize(
     ("action", "entries", "expected"),
     [
@@ -422,9 +431,10 @@ def test_leaves_a_matching_subscription_alone(fake: FakeArm, arm: Arm) -> None:
             "properties": {**WANTED, "provisioningState": "Succeeded"},
         }
     )
-    assert (
-        postdeploy.run(arm, Target.from_outputs(_outputs()), say=lambda _: None) is Action.NOTHING
+    action = postdeploy.run(
+        arm, Target.from_outputs(_outputs()), sleep=lambda _: None, say=lambda _: None
     )
+    assert action is Action.NOTHING
     assert not fake.state.calls("PUT")
 
 
@@ -438,7 +448,10 @@ def test_updates_a_subscription_that_drifted(fake: FakeArm, arm: Arm) -> None:
             "properties": {"destination": {"endpointType": "WebHook"}},
         }
     )
-    assert postdeploy.run(arm, Target.from_outputs(_outputs()), say=lambda _: None) is Action.UPDATE
+    action = postdeploy.run(
+        arm, Target.from_outputs(_outputs()), sleep=lambda _: None, say=lambda _: None
+    )
+    assert action is Action.UPDATE
     assert fake.state.calls("PUT")[0].body == {"properties": WANTED}
 
 
