@@ -1,18 +1,19 @@
 // Event-driven Notary Project signer for Azure Container Registry.
 //
-// Deploys into an existing resource group, against an existing container registry and
-// key vault (either may live in another resource group of the same subscription):
-//   - a Function App on the Flex Consumption plan (Linux, Python 3.11) running the
-//     signer, with a user-assigned managed identity and identity-based storage;
-//   - its storage account (host state, deployment package, audit ledger table, lease
-//     and dead-letter containers) and Application Insights;
-//   - least-privilege role assignments on the vault, the registry, the storage account
-//     and (optionally) an outcome Event Grid topic;
-//   - an Event Grid system topic on the registry and a subscription delivering
-//     ImagePushed / ChartPushed to the function (second pass, see deployEventSubscription).
-// For a demo, createRegistry / createKeyVault create both instead.
+// Deployed at subscription scope, like Microsoft's azd Flex Consumption samples:
+//   - everything this environment owns goes into its own resource group, rg-<environment>,
+//     created here. `azd down` deletes the resource groups a subscription deployment
+//     created, so it removes this environment and nothing else;
+//   - the registry and the signing vault stay where they are (any resource group of the
+//     subscription) and are referenced there. Into their groups go only the signer
+//     identity's role assignments and the registry's Event Grid system topic, which every
+//     environment on the registry shares and none owns;
+//   - the Event Grid subscription is not created here but by the post-deploy hook
+//     (infra/hooks/postdeploy.py), once the function it delivers to exists, from the
+//     EVENT_SUBSCRIPTION_* outputs below.
+// For a demo, createRegistry / createKeyVault create both in rg-<environment> instead.
 
-targetScope = 'resourceGroup'
+targetScope = 'subscription'
 
 // ---------------------------------------------------------------------------------
 // Parameters: environment
@@ -20,11 +21,14 @@ targetScope = 'resourceGroup'
 
 @minLength(1)
 @maxLength(64)
-@description('Environment name (azd AZURE_ENV_NAME); seeds unique resource names.')
+@description('Environment name (azd AZURE_ENV_NAME); names the resource group and seeds unique resource names.')
 param environmentName string
 
-@description('Region for the function app, its storage and monitoring. Must offer Flex Consumption.')
-param location string = resourceGroup().location
+@description('Region for the resource group, the function app, its storage and monitoring. Must offer Flex Consumption.')
+param location string
+
+@description('Resource group for this environment (empty: rg-<environmentName>). It is created here and must hold nothing else: azd down deletes it.')
+param resourceGroupName string = ''
 
 @description('Object id of the person deploying (azd AZURE_PRINCIPAL_ID). Used only by the demo registry/vault to let you push images and create the certificate.')
 param principalId string = ''
@@ -38,22 +42,19 @@ param tags object = {}
 @description('Name of the container registry whose pushes are signed (not the login server).')
 param registryName string
 
-@description('Resource group of the registry (empty: this resource group).')
+@description('Resource group of the registry (the pre-provision hook finds it when empty; ignored with createRegistry).')
 param registryResourceGroupName string = ''
 
-@description('Demo: create the registry in this resource group instead of using an existing one.')
+@description('Demo: create the registry in this environment\'s resource group instead of using an existing one.')
 param createRegistry bool = false
-
-@description('True when the registry uses "RBAC Registry + ABAC Repository Permissions" mode: grants Container Registry Repository Writer instead of AcrPush.')
-param registryUsesRepositoryPermissions bool = false
 
 @description('Name of the key vault that holds the signing certificate (RBAC permission model).')
 param keyVaultName string
 
-@description('Resource group of the key vault (empty: this resource group).')
+@description('Resource group of the key vault (the pre-provision hook finds it when empty; ignored with createKeyVault).')
 param keyVaultResourceGroupName string = ''
 
-@description('Demo: create the key vault in this resource group instead of using an existing one.')
+@description('Demo: create the key vault in this environment\'s resource group instead of using an existing one.')
 param createKeyVault bool = false
 
 @description('Name of the Key Vault certificate whose key signs (its key has the same name).')
@@ -70,7 +71,7 @@ param signingKeyVersion string = ''
 ])
 param certChainSource string = 'certificate'
 
-@description('Path of the PEM bundle (intermediates then root) inside the deployed app, for certChainSource ca-bundle.')
+@description('Path of the PEM bundle (intermediates then root) inside the deployed app, for certChainSource ca-bundle (.funcignore ships certs/ca-bundle.pem).')
 param caBundlePath string = ''
 
 @description('Seconds between re-reads of the certificate chain (picks up renewals).')
@@ -122,14 +123,17 @@ param leaseContainerName string = 'signer-leases'
 // Parameters: events
 // ---------------------------------------------------------------------------------
 
-@description('Create the Event Grid subscription. Event Grid checks that the function exists, so the first deployment runs without it and a second one (azd: the post-deploy hook) turns it on.')
-param deployEventSubscription bool = false
-
 @description('Comma-separated repository prefixes Event Grid delivers (no spaces; at most 25; empty: every repository).')
 param eventRepositoryPrefixes string = ''
 
-@description('Name of the registry\'s Event Grid system topic (a registry has at most one: reuse yours if it exists).')
+@description('Name of the registry\'s Event Grid system topic; a registry has at most one (empty: evgt-<registry>). The pre-provision hook fills in the existing one.')
 param systemTopicName string = ''
+
+@description('Resource group of the system topic (empty: the registry\'s).')
+param systemTopicResourceGroupName string = ''
+
+@description('The existing system topic\'s identities and tags, kept when it is updated: {identityType, userAssignedIdentities, tags}; empty when there is none. The pre-provision hook reads it from what is deployed.')
+param existingSystemTopic object = {}
 
 @description('Delivery attempts before an event is dead-lettered.')
 @minValue(1)
@@ -147,11 +151,11 @@ param deadLetterContainerName string = 'eventgrid-deadletter'
 @description('Existing Event Grid custom topic to publish signing outcomes to (empty: off).')
 param outcomeTopicName string = ''
 
-@description('Resource group of the outcome topic (empty: this resource group).')
+@description('Resource group of the outcome topic (required with outcomeTopicName).')
 param outcomeTopicResourceGroupName string = ''
 
 // ---------------------------------------------------------------------------------
-// Parameters: hosting
+// Parameters: hosting and operations
 // ---------------------------------------------------------------------------------
 
 @description('Flex Consumption instance size in MB.')
@@ -162,66 +166,77 @@ param outcomeTopicResourceGroupName string = ''
 ])
 param instanceMemoryMB int = 2048
 
-@description('Upper bound on instances. Key Vault allows about 4,000 RSA-2048 signs per 10 s per vault; keep the fan-out well below that.')
-@minValue(1)
+@description('Upper bound on instances: Flex Consumption accepts 40 to 1000. Key Vault allows about 4,000 RSA-2048 signs per 10 s per vault; keep the fan-out well below that.')
+@minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
 @description('Redundancy of the app\'s storage account.')
 param storageSkuName string = 'Standard_LRS'
 
+@description('E-mail address the alerts are sent to (empty: they fire in Azure Monitor without a notification).')
+param alertEmail string = ''
+
 // ---------------------------------------------------------------------------------
 // Names
 // ---------------------------------------------------------------------------------
 
-var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
+// Everything that lives outside this environment's resource group, or is shared with
+// other environments on the same registry, carries this token: nested deployment names,
+// the event subscription, the identity names.
+var resourceToken = toLower(uniqueString(subscription().id, environmentName))
 var allTags = union(tags, {
   'azd-env-name': environmentName
 })
+var groupName = empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
+var deploymentPrefix = 'signer-${resourceToken}'
 var functionAppName = 'func-signer-${resourceToken}'
 var planName = 'plan-signer-${resourceToken}'
 var storageAccountName = 'stsigner${resourceToken}'
 var appIdentityName = 'id-signer-${resourceToken}'
-var eventsIdentityName = 'id-signer-events-${resourceToken}'
 var logAnalyticsName = 'log-signer-${resourceToken}'
 var applicationInsightsName = 'appi-signer-${resourceToken}'
 var deploymentContainerName = 'app-package'
-var effectiveSystemTopicName = empty(systemTopicName) ? 'evgt-${registryName}' : systemTopicName
+var eventSubscriptionName = 'notary-signer-${resourceToken}'
 
-// An existing registry / vault may live elsewhere; a demo one lives here.
-var registryGroup = createRegistry || empty(registryResourceGroupName) ? resourceGroup().name : registryResourceGroupName
-var keyVaultGroup = createKeyVault || empty(keyVaultResourceGroupName) ? resourceGroup().name : keyVaultResourceGroupName
-var outcomeTopicGroup = empty(outcomeTopicResourceGroupName) ? resourceGroup().name : outcomeTopicResourceGroupName
+var registryGroup = createRegistry ? groupName : registryResourceGroupName
+var keyVaultGroup = createKeyVault ? groupName : keyVaultResourceGroupName
+var topicName = empty(systemTopicName) ? 'evgt-${registryName}' : systemTopicName
+var topicGroup = empty(systemTopicResourceGroupName) ? registryGroup : systemTopicResourceGroupName
+// Never an empty group name, even for the module that is off without an outcome topic.
+var outcomeTopicGroup = empty(outcomeTopicResourceGroupName) ? groupName : outcomeTopicResourceGroupName
 var repositoryPrefixes = empty(eventRepositoryPrefixes) ? [] : split(eventRepositoryPrefixes, ',')
 
 // The Event Grid-triggered function in function_app.py.
 var eventFunctionName = 'on_image_pushed'
 
 // ---------------------------------------------------------------------------------
-// Identities
+// This environment's resource group and identity
 // ---------------------------------------------------------------------------------
 
-// The app's identity: one principal for storage, Key Vault, the registry and App
-// Insights. User-assigned so that role assignments exist before the app first starts.
-resource appIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
-  name: appIdentityName
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: groupName
   location: location
   tags: allTags
 }
 
-// Event Grid's identity, used only to write dead letters.
-resource eventsIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
-  name: eventsIdentityName
-  location: location
-  tags: allTags
+module appIdentity 'modules/app-identity.bicep' = {
+  name: '${deploymentPrefix}-identity'
+  scope: rg
+  params: {
+    name: appIdentityName
+    location: location
+    tags: allTags
+  }
 }
 
 // ---------------------------------------------------------------------------------
-// Demo registry / vault (off by default)
+// Demo registry / vault (off by default), in this environment's group
 // ---------------------------------------------------------------------------------
 
 module demoRegistry 'modules/demo-registry.bicep' = if (createRegistry) {
-  name: 'signer-demo-registry'
+  name: '${deploymentPrefix}-demo-registry'
+  scope: rg
   params: {
     name: registryName
     location: location
@@ -231,7 +246,8 @@ module demoRegistry 'modules/demo-registry.bicep' = if (createRegistry) {
 }
 
 module demoKeyVault 'modules/demo-keyvault.bicep' = if (createKeyVault) {
-  name: 'signer-demo-keyvault'
+  name: '${deploymentPrefix}-demo-keyvault'
+  scope: rg
   params: {
     name: keyVaultName
     location: location
@@ -241,11 +257,68 @@ module demoKeyVault 'modules/demo-keyvault.bicep' = if (createKeyVault) {
 }
 
 // ---------------------------------------------------------------------------------
-// Storage, monitoring, access
+// Where the registry, the vault and the outcome topic live: role assignments only
+// ---------------------------------------------------------------------------------
+
+module registryAccess 'modules/registry-access.bicep' = {
+  name: '${deploymentPrefix}-registry-access'
+  scope: resourceGroup(registryGroup)
+  dependsOn: [
+    demoRegistry
+  ]
+  params: {
+    registryName: registryName
+    principalId: appIdentity.outputs.principalId
+    grantDelete: referrersTagCleanup
+    rolesDeploymentName: '${deploymentPrefix}-registry-roles'
+  }
+}
+
+module keyVaultAccess 'modules/keyvault-access.bicep' = {
+  name: '${deploymentPrefix}-keyvault-access'
+  scope: resourceGroup(keyVaultGroup)
+  dependsOn: [
+    demoKeyVault
+  ]
+  params: {
+    keyVaultName: keyVaultName
+    principalId: appIdentity.outputs.principalId
+  }
+}
+
+module outcomeTopicAccess 'modules/outcome-topic-access.bicep' = if (!empty(outcomeTopicName)) {
+  name: '${deploymentPrefix}-outcome-topic-access'
+  scope: resourceGroup(outcomeTopicGroup)
+  params: {
+    topicName: outcomeTopicName
+    principalId: appIdentity.outputs.principalId
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// The registry's system topic (shared) and its dead-letter identity
+// ---------------------------------------------------------------------------------
+
+module events 'modules/system-topic.bicep' = {
+  name: '${deploymentPrefix}-system-topic'
+  scope: resourceGroup(topicGroup)
+  params: {
+    systemTopicName: topicName
+    existingSystemTopic: existingSystemTopic
+    registryId: registryAccess.outputs.id
+    location: registryAccess.outputs.location
+    tags: tags
+    deadLetterIdentityName: take('id-deadletter-${topicName}', 128)
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Storage, monitoring, the function app, alerts
 // ---------------------------------------------------------------------------------
 
 module storage 'modules/storage.bicep' = {
-  name: 'signer-storage'
+  name: '${deploymentPrefix}-storage'
+  scope: rg
   params: {
     name: storageAccountName
     location: location
@@ -255,285 +328,274 @@ module storage 'modules/storage.bicep' = {
     leaseContainerName: leaseContainerName
     ledgerTableName: ledgerTableName
     deadLetterContainerName: deadLetterContainerName
-    appPrincipalId: appIdentity.properties.principalId
-    eventsPrincipalId: eventsIdentity.properties.principalId
+    appPrincipalId: appIdentity.outputs.principalId
+    eventsPrincipalId: events.outputs.deadLetterPrincipalId
   }
 }
 
 module monitoring 'modules/monitoring.bicep' = {
-  name: 'signer-monitoring'
+  name: '${deploymentPrefix}-monitoring'
+  scope: rg
   params: {
     location: location
     tags: allTags
     logAnalyticsName: logAnalyticsName
     applicationInsightsName: applicationInsightsName
-    appPrincipalId: appIdentity.properties.principalId
+    appPrincipalId: appIdentity.outputs.principalId
   }
 }
 
-module keyVaultAccess 'modules/keyvault-access.bicep' = {
-  name: 'signer-keyvault-access'
-  scope: resourceGroup(keyVaultGroup)
-  dependsOn: [
-    demoKeyVault
-  ]
+// Every setting the function reads, and nothing else (tests/infra/test_bicep.py compares
+// this list with shared/setting_names.py). No secrets: storage, Key Vault, the registry,
+// App Insights and the outcome topic are all reached with the managed identity. The
+// values use the outputs of the storage, vault and registry modules, so the app is
+// created only after its role assignments exist.
+var appSettings = [
+  // Host storage, identity-based (no connection string, no account key).
+  {
+    name: 'AzureWebJobsStorage__accountName'
+    value: storage.outputs.name
+  }
+  {
+    name: 'AzureWebJobsStorage__credential'
+    value: 'managedidentity'
+  }
+  {
+    name: 'AzureWebJobsStorage__clientId'
+    value: appIdentity.outputs.clientId
+  }
+  // The host's diagnostic events would need table rights on the whole account (the
+  // identity may write only the ledger table); they feed only the portal's "Diagnose and
+  // solve problems" page, and the same host errors reach Application Insights.
+  {
+    name: 'AzureWebJobsFeatureFlags'
+    value: 'DisableDiagnosticEventLogging'
+  }
+  // Telemetry with Entra ID (the component has local auth disabled).
+  {
+    name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+    value: monitoring.outputs.connectionString
+  }
+  {
+    name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+    value: 'ClientId=${appIdentity.outputs.clientId};Authorization=AAD'
+  }
+  // Registry.
+  {
+    name: 'SIGNER_REGISTRY'
+    value: registryAccess.outputs.loginServer
+  }
+  {
+    name: 'SIGNER_REGISTRY_AUTH'
+    value: 'entra'
+  }
+  // What to sign.
+  {
+    name: 'SIGNER_INCLUDE_REPOSITORIES'
+    value: includeRepositories
+  }
+  {
+    name: 'SIGNER_EXCLUDE_REPOSITORIES'
+    value: excludeRepositories
+  }
+  {
+    name: 'SIGNER_INCLUDE_TAGS'
+    value: includeTags
+  }
+  {
+    name: 'SIGNER_EXCLUDE_TAGS'
+    value: excludeTags
+  }
+  {
+    name: 'SIGNER_SIGN_UNTAGGED'
+    value: signUntagged ? 'true' : 'false'
+  }
+  {
+    name: 'SIGNER_SIGN_INDEX_CHILDREN'
+    value: signIndexChildren ? 'true' : 'false'
+  }
+  // Signing key and certificate chain.
+  {
+    name: 'SIGNER_KEY_ID'
+    value: empty(signingKeyVersion) ? '${keyVaultAccess.outputs.vaultUri}keys/${signingCertificateName}' : '${keyVaultAccess.outputs.vaultUri}keys/${signingCertificateName}/${signingKeyVersion}'
+  }
+  {
+    name: 'SIGNER_CERT_CHAIN_SOURCE'
+    value: certChainSource
+  }
+  {
+    name: 'SIGNER_CA_BUNDLE'
+    value: certChainSource == 'ca-bundle' ? caBundlePath : ''
+  }
+  {
+    name: 'SIGNER_CHAIN_REFRESH_SECONDS'
+    value: string(chainRefreshSeconds)
+  }
+  {
+    name: 'SIGNER_MANAGED_IDENTITY_CLIENT_ID'
+    value: appIdentity.outputs.clientId
+  }
+  // Signature content.
+  {
+    name: 'SIGNER_EXPIRY'
+    value: signatureExpiry
+  }
+  {
+    name: 'SIGNER_USER_METADATA'
+    value: userMetadata
+  }
+  // Audit ledger and leases on the app's storage account.
+  {
+    name: 'SIGNER_LEDGER_TABLE'
+    value: storage.outputs.ledgerTableName
+  }
+  {
+    name: 'SIGNER_LEASE_CONTAINER'
+    value: storage.outputs.leaseContainerName
+  }
+  // Outcome events (empty: off).
+  {
+    name: 'SIGNER_OUTCOME_TOPIC_ENDPOINT'
+    value: outcomeTopicAccess.?outputs.endpoint ?? ''
+  }
+  {
+    name: 'SIGNER_REFERRERS_TAG_CLEANUP'
+    value: referrersTagCleanup ? 'true' : 'false'
+  }
+  {
+    name: 'SIGNER_HTTP_TIMEOUT_SECONDS'
+    value: string(httpTimeoutSeconds)
+  }
+]
+
+module functionApp 'modules/function-app.bicep' = {
+  name: '${deploymentPrefix}-function-app'
+  scope: rg
   params: {
-    keyVaultName: keyVaultName
-    principalId: appIdentity.properties.principalId
-    grantSecretsUser: certChainSource == 'secret'
-  }
-}
-
-module registryAccess 'modules/registry-access.bicep' = {
-  name: 'signer-registry-access'
-  scope: resourceGroup(registryGroup)
-  dependsOn: [
-    demoRegistry
-  ]
-  params: {
-    registryName: registryName
-    principalId: appIdentity.properties.principalId
-    usesRepositoryPermissions: registryUsesRepositoryPermissions
-    grantDelete: referrersTagCleanup
-  }
-}
-
-module outcomeTopicAccess 'modules/outcome-topic-access.bicep' = if (!empty(outcomeTopicName)) {
-  name: 'signer-outcome-topic-access'
-  scope: resourceGroup(outcomeTopicGroup)
-  params: {
-    topicName: outcomeTopicName
-    principalId: appIdentity.properties.principalId
-  }
-}
-
-// ---------------------------------------------------------------------------------
-// Function App (Flex Consumption, Linux, Python 3.11)
-// ---------------------------------------------------------------------------------
-
-resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_225:Flex Consumption zone redundancy is region-dependent and bills always-ready instances; an Event Grid delivery that fails during a zone outage is retried for 24 h and then dead-lettered, not lost.
-  name: planName
-  location: location
-  tags: allTags
-  kind: 'functionapp'
-  sku: {
-    name: 'FC1'
-    tier: 'FlexConsumption'
-  }
-  properties: {
-    // Linux.
-    reserved: true
-  }
-}
-
-resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_222:Event Grid delivers to the function over its public endpoint (AzureFunction destination) and CI pipelines call POST /api/sign; both are authenticated with function/system keys.
-  // checkov:skip=CKV_AZURE_17:Neither Event Grid nor the HTTP callers present client certificates; the HTTP triggers require a function key.
-  // checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero per event; a minimum instance count would bill idle instances, and Event Grid retries cover a failed instance.
-  // checkov:skip=CKV_AZURE_213:Flex Consumption does not use the App Service health check; GET /api/status needs a function key, which a health probe cannot send.
-  name: functionAppName
-  location: location
-  // azd finds the app to deploy `signer` to by this tag.
-  tags: union(allTags, {
-    'azd-service-name': 'signer'
-  })
-  kind: 'functionapp,linux'
-  identity: {
-    type: 'UserAssigned'
-    userAssignedIdentities: {
-      '${appIdentity.id}': {}
-    }
-  }
-  properties: {
-    serverFarmId: plan.id
-    // The settings below use outputs of the storage, vault and registry modules, so
-    // the app is created only after its role assignments exist.
-    httpsOnly: true
-    // HTTP triggers use function keys and Event Grid uses the system key; no client
-    // certificates are presented by either.
-    clientCertEnabled: false
-    siteConfig: {
-      minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
-      http20Enabled: true
-      // Every setting the function reads, and nothing else (tests/infra/test_bicep.py
-      // compares this list with shared/setting_names.py). No secrets: storage, Key
-      // Vault, the registry, App Insights and the outcome topic are all reached with
-      // the managed identity.
-      appSettings: [
-        // Host storage, identity-based (no connection string, no account key).
-        {
-          name: 'AzureWebJobsStorage__accountName'
-          value: storage.outputs.name
-        }
-        {
-          name: 'AzureWebJobsStorage__credential'
-          value: 'managedidentity'
-        }
-        {
-          name: 'AzureWebJobsStorage__clientId'
-          value: appIdentity.properties.clientId
-        }
-        // Telemetry with Entra ID (the component has local auth disabled).
-        {
-          name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
-          value: monitoring.outputs.connectionString
-        }
-        {
-          name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
-          value: 'ClientId=${appIdentity.properties.clientId};Authorization=AAD'
-        }
-        // Registry.
-        {
-          name: 'SIGNER_REGISTRY'
-          value: registryAccess.outputs.loginServer
-        }
-        {
-          name: 'SIGNER_REGISTRY_AUTH'
-          value: 'entra'
-        }
-        // What to sign.
-        {
-          name: 'SIGNER_INCLUDE_REPOSITORIES'
-          value: includeRepositories
-        }
-        {
-          name: 'SIGNER_EXCLUDE_REPOSITORIES'
-          value: excludeRepositories
-        }
-        {
-          name: 'SIGNER_INCLUDE_TAGS'
-          value: includeTags
-        }
-        {
-          name: 'SIGNER_EXCLUDE_TAGS'
-          value: excludeTags
-        }
-        {
-          name: 'SIGNER_SIGN_UNTAGGED'
-          value: signUntagged ? 'true' : 'false'
-        }
-        {
-          name: 'SIGNER_SIGN_INDEX_CHILDREN'
-          value: signIndexChildren ? 'true' : 'false'
-        }
-        // Signing key and certificate chain.
-        {
-          name: 'SIGNER_KEY_ID'
-          value: empty(signingKeyVersion) ? '${keyVaultAccess.outputs.vaultUri}keys/${signingCertificateName}' : '${keyVaultAccess.outputs.vaultUri}keys/${signingCertificateName}/${signingKeyVersion}'
-        }
-        {
-          name: 'SIGNER_CERT_CHAIN_SOURCE'
-          value: certChainSource
-        }
-        {
-          name: 'SIGNER_CA_BUNDLE'
-          value: certChainSource == 'ca-bundle' ? caBundlePath : ''
-        }
-        {
-          name: 'SIGNER_CHAIN_REFRESH_SECONDS'
-          value: string(chainRefreshSeconds)
-        }
-        {
-          name: 'SIGNER_MANAGED_IDENTITY_CLIENT_ID'
-          value: appIdentity.properties.clientId
-        }
-        // Signature content.
-        {
-          name: 'SIGNER_EXPIRY'
-          value: signatureExpiry
-        }
-        {
-          name: 'SIGNER_USER_METADATA'
-          value: userMetadata
-        }
-        // Audit ledger and leases on the app's storage account.
-        {
-          name: 'SIGNER_LEDGER_TABLE'
-          value: storage.outputs.ledgerTableName
-        }
-        {
-          name: 'SIGNER_LEASE_CONTAINER'
-          value: storage.outputs.leaseContainerName
-        }
-        // Outcome events (empty: off).
-        {
-          name: 'SIGNER_OUTCOME_TOPIC_ENDPOINT'
-          value: empty(outcomeTopicName) ? '' : outcomeTopicAccess.outputs.endpoint
-        }
-        {
-          name: 'SIGNER_REFERRERS_TAG_CLEANUP'
-          value: referrersTagCleanup ? 'true' : 'false'
-        }
-        {
-          name: 'SIGNER_HTTP_TIMEOUT_SECONDS'
-          value: string(httpTimeoutSeconds)
-        }
-      ]
-    }
-    functionAppConfig: {
-      deployment: {
-        storage: {
-          // Flex Consumption reads the package from this container with the app's
-          // identity (Storage Blob Data Owner on the account).
-          type: 'blobContainer'
-          value: '${storage.outputs.blobEndpoint}${deploymentContainerName}'
-          authentication: {
-            type: 'UserAssignedIdentity'
-            userAssignedIdentityResourceId: appIdentity.id
-          }
-        }
-      }
-      scaleAndConcurrency: {
-        maximumInstanceCount: maximumInstanceCount
-        instanceMemoryMB: instanceMemoryMB
-      }
-      runtime: {
-        name: 'python'
-        version: '3.11'
-      }
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------
-// Event Grid: system topic on the registry, subscription to the function
-// ---------------------------------------------------------------------------------
-
-module registryEvents 'modules/registry-events.bicep' = {
-  name: 'signer-registry-events'
-  scope: resourceGroup(registryGroup)
-  params: {
-    systemTopicName: effectiveSystemTopicName
-    registryName: registryName
-    location: registryAccess.outputs.location
+    name: functionAppName
+    planName: planName
+    location: location
     tags: allTags
-    eventsIdentityId: eventsIdentity.id
-    deployEventSubscription: deployEventSubscription
-    functionResourceId: '${functionApp.id}/functions/${eventFunctionName}'
-    repositoryPrefixes: repositoryPrefixes
-    deadLetterStorageAccountId: storage.outputs.id
-    deadLetterContainerName: storage.outputs.deadLetterContainerName
+    identityId: appIdentity.outputs.id
+    blobEndpoint: storage.outputs.blobEndpoint
+    deploymentContainerName: deploymentContainerName
+    appSettings: appSettings
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: '${deploymentPrefix}-alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: allTags
+    namePrefix: 'signer-${resourceToken}'
+    alertEmail: alertEmail
+    systemTopicId: events.outputs.topicId
+    eventSubscriptionName: eventSubscriptionName
+    applicationInsightsId: monitoring.outputs.id
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: '${deploymentPrefix}-workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: allTags
+    displayName: 'ACR Notary signer (${environmentName})'
+    applicationInsightsId: monitoring.outputs.id
+    systemTopicId: events.outputs.topicId
+    eventSubscriptionName: eventSubscriptionName
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// The Event Grid subscription, created by the post-deploy hook once on_image_pushed
+// exists (Event Grid validates an AzureFunction destination against the deployed code):
+// the hook PUTs EVENT_SUBSCRIPTION_PROPERTIES at EVENT_SUBSCRIPTION_ID. Its name carries
+// this environment's token, so environments on one registry each have their own.
+// ---------------------------------------------------------------------------------
+
+var eventSubscriptionProperties = {
+  destination: {
+    endpointType: 'AzureFunction'
+    properties: {
+      resourceId: '${functionApp.outputs.id}/functions/${eventFunctionName}'
+      // One event per invocation: each push is signed (or skipped) on its own, and a
+      // failure retries only that event.
+      maxEventsPerBatch: 1
+      preferredBatchSizeInKilobytes: 64
+    }
+  }
+  eventDeliverySchema: 'EventGridSchema'
+  filter: {
+    includedEventTypes: [
+      'Microsoft.ContainerRegistry.ImagePushed'
+      'Microsoft.ContainerRegistry.ChartPushed'
+    ]
+    enableAdvancedFilteringOnArrays: true
+    // A coarse pre-filter so unrelated repositories cost no invocation. The signer's own
+    // include/exclude globs (SIGNER_INCLUDE_REPOSITORIES ...) stay the authority.
+    advancedFilters: empty(repositoryPrefixes) ? [] : [
+      {
+        operatorType: 'StringBeginsWith'
+        key: 'data.target.repository'
+        values: repositoryPrefixes
+      }
+    ]
+  }
+  // Transient failures (registry or vault unavailable, throttling) are retried with
+  // back-off; the signer is idempotent, so a repeated delivery signs nothing twice.
+  retryPolicy: {
     maxDeliveryAttempts: eventMaxDeliveryAttempts
     eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
   }
+  // Whatever cannot be delivered lands in this environment's container, written with the
+  // topic's dead-letter identity, for inspection and replay (scripts/replay_dead_letters.py).
+  deadLetterWithResourceIdentity: {
+    identity: {
+      type: 'UserAssigned'
+      userAssignedIdentity: events.outputs.deadLetterIdentityId
+    }
+    deadLetterDestination: {
+      endpointType: 'StorageBlob'
+      properties: {
+        resourceId: storage.outputs.id
+        blobContainerName: storage.outputs.deadLetterContainerName
+      }
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------
-// Outputs (azd stores them in the environment; the post-deploy hook reads some)
+// Outputs (azd stores them in the environment; the hooks read some)
 // ---------------------------------------------------------------------------------
 
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
-output FUNCTION_APP_NAME string = functionApp.name
-output IDENTITY_PRINCIPAL_ID string = appIdentity.properties.principalId
-output IDENTITY_CLIENT_ID string = appIdentity.properties.clientId
-output SIGN_ENDPOINT string = 'https://${functionApp.properties.defaultHostName}/api/sign'
-output STATUS_ENDPOINT string = 'https://${functionApp.properties.defaultHostName}/api/status'
+output AZURE_RESOURCE_GROUP string = rg.name
+output FUNCTION_APP_NAME string = functionApp.outputs.name
+output FUNCTION_APP_ID string = functionApp.outputs.id
+output IDENTITY_PRINCIPAL_ID string = appIdentity.outputs.principalId
+output IDENTITY_CLIENT_ID string = appIdentity.outputs.clientId
+output SIGN_ENDPOINT string = 'https://${functionApp.outputs.defaultHostName}/api/sign'
+output STATUS_ENDPOINT string = 'https://${functionApp.outputs.defaultHostName}/api/status'
 output SIGNER_REGISTRY string = registryAccess.outputs.loginServer
 output SIGNER_KEY_VAULT_URI string = keyVaultAccess.outputs.vaultUri
-output EVENT_GRID_SYSTEM_TOPIC string = registryEvents.outputs.systemTopicName
-output EVENT_SUBSCRIPTION_DEPLOYED bool = deployEventSubscription
+output EVENT_GRID_SYSTEM_TOPIC_ID string = events.outputs.topicId
+output EVENT_SUBSCRIPTION_NAME string = eventSubscriptionName
+output EVENT_SUBSCRIPTION_ID string = '${events.outputs.topicId}/eventSubscriptions/${eventSubscriptionName}'
+output EVENT_SUBSCRIPTION_PROPERTIES object = eventSubscriptionProperties
+output EVENT_FUNCTION_NAME string = eventFunctionName
 output DEAD_LETTER_CONTAINER string = storage.outputs.deadLetterContainerName
 output STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output STORAGE_BLOB_ENDPOINT string = storage.outputs.blobEndpoint
+output ALERT_ACTION_GROUP_ID string = alerts.outputs.actionGroupId
+output WORKBOOK_ID string = workbook.outputs.id
+// Where this environment's identity holds roles outside its resource group; the pre-down
+// hook removes those assignments, which `azd down` would otherwise leave behind.
+var outcomeTopicScopes = empty(outcomeTopicName) ? [] : [outcomeTopicAccess.?outputs.id ?? '']
+output ROLE_ASSIGNMENT_SCOPES array = concat([registryAccess.outputs.id, keyVaultAccess.outputs.id], outcomeTopicScopes)

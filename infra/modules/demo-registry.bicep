@@ -13,7 +13,7 @@ var roles = {
   acrPush: '8311e382-0749-4cb8-b61a-304f252e45ec' // AcrPush
 }
 
-resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' = {
+resource registry 'Microsoft.ContainerRegistry/registries@2025-11-01' = {
   // checkov:skip=CKV_AZURE_166:Demo registry. Quarantine is a Premium feature in preview and would hold every push, the signer's own signatures included, until something marks it verified.
   // checkov:skip=CKV_AZURE_139:Demo registry. Public endpoint so you can push test images; anonymous pull and the admin user are off, so Entra ID governs every request.
   name: name
@@ -27,11 +27,8 @@ resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' = {
     adminUserEnabled: false
     anonymousPullEnabled: false
     publicNetworkAccess: 'Enabled'
-    policies: {
-      retentionPolicy: {
-        status: 'disabled'
-      }
-    }
+    // No policies block: the retention policy is Premium-only, and a Standard registry
+    // keeps untagged manifests (the signatures among them) anyway.
   }
 }
 

@@ -27,3 +27,4 @@ resource dataSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 }
 
 output endpoint string = topic.properties.endpoint
+output id string = topic.id

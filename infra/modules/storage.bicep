@@ -37,7 +37,7 @@ param deadLetterContainerName string
 @description('Principal id of the function app\'s user-assigned identity.')
 param appPrincipalId string
 
-@description('Principal id of the identity Event Grid uses to write dead letters.')
+@description('Principal id of the identity Event Grid writes dead letters with (shared by the environments on the registry\'s system topic).')
 param eventsPrincipalId string
 
 // Built-in role definition ids (verified against the Azure built-in roles list).
@@ -173,7 +173,8 @@ resource appLedgerWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
   }
 }
 
-// Event Grid writes dead letters with its own identity, limited to the one container.
+// Event Grid writes dead letters with the topic's dead-letter identity, limited to this
+// environment's container.
 resource eventsDeadLetterWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(deadLetterContainer.id, eventsPrincipalId, roles.storageBlobDataContributor)
   scope: deadLetterContainer

@@ -1,0 +1,1 @@
+"""Deployment: the Bicep templates, and in ``hooks`` the azd hooks (Python)."""
