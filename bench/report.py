@@ -289,7 +289,7 @@ def _round_trips(result: Mapping[str, Any]) -> list[str]:
     lines = [
         "Sequential round trips on the critical path of one event",
         f"  {'registry':<14} {'variant':<22} {'slope (L2R-L0)/2R':>18} {'0..R':>6} {'R..2R':>6}"
-        f"   {'chain at R: median (min..max)':>30}",
+        f" {'p10':>6}   {'chain at R: median (min..max)':>30}",
     ]
     cloud_rtt = _get(result, "cloud", "cloud_rtt_ms")
     for name, block in _registries(result).items():
@@ -302,12 +302,14 @@ def _round_trips(result: Mapping[str, Any]) -> list[str]:
             lines.append(
                 f"  {name:<14} {_NAMES[variant]:<22} {_fmt(slope.get('round_trips'), 2):>18} "
                 f"{_fmt(slope.get('round_trips_first_half'), 1):>6} "
-                f"{_fmt(slope.get('round_trips_second_half'), 1):>6}   "
+                f"{_fmt(slope.get('round_trips_second_half'), 1):>6} "
+                f"{_fmt(slope.get('round_trips_p10'), 1):>6}   "
                 f"{_fmt(chain.get('median')):>18} ({chain.get('min')}..{chain.get('max')})"
             )
     lines.append(
         "  (slope: extra median latency per ms of RTT, connection set-ups and TLS handshakes "
-        "included; chain: the longest run of exchanges through the proxy that do not overlap)"
+        "included; p10: the same from the 10th percentiles; chain: the longest run of exchanges "
+        "through the proxy that do not overlap, which other load does not change)"
     )
     return [*lines, ""]
 
