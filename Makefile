@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup test lint typecheck pytest interop fuzz demo stop bench checkov clean
+.PHONY: setup test lint typecheck pytest interop fuzz demo stop bench bench-quick checkov clean
 
 setup: $(VENV)/.installed node_modules/.installed /usr/bin/docker-registry
 
@@ -56,8 +56,13 @@ demo: setup
 stop:
 	$(PY) -m scripts.demo --stop
 
+# Every remote behind a delay proxy (RTT_MS, default 5), the real notation in the same run.
+RTT_MS ?= 5
 bench: setup
-	$(PY) -m bench.run
+	$(PY) -m bench.run --rtt-ms $(RTT_MS)
+
+bench-quick: setup
+	$(PY) -m bench.run --quick --rtt-ms $(RTT_MS)
 
 checkov:
 	bash infra/checks/run_checkov.sh

@@ -1,33 +1,13 @@
-"""Requests per signature, counted where they arrive.
+"""The shapes requests are counted by: registry paths and Azure Storage operations.
 
-Registry: Debian's docker-registry access log (tag schema), or the in-memory OCI
-registry's own request log (referrers API). Azure Storage: a counting proxy in
-front of Azurite's blob and table endpoints. Events are delivered one at a time
-through ``Handlers.on_event``, so each request belongs to exactly one event.
-
-Three situations are reported:
-  ``first_cold``   first signature of a fresh process, in a repository never signed in
-  ``first_warm``   first signature in a fresh repository, process already warm
-  ``steady``       further images in that repository (per signature, averaged)
+The delay proxy sees each request's start line (and a blob lease's action header);
+these fold names, digests and keys so that requests of one kind count together.
 """
 
 from __future__ import annotations
 
 import re
-import time
-from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
 from urllib.parse import parse_qs
-
-from bench.images import Image
-from bench.proxy import Recorded
-from scripts.sample_events import push_event
-from shared.handlers import Handlers
-
-#: (method, path, status) of each request a registry served, in order
-RegistryLog = Callable[[], Sequence[tuple[str, str, int]]]
 
 _REGISTRY_PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^/v2/?$"), "/v2/"),
@@ -53,8 +33,11 @@ def registry_pattern(method: str, path: str, status: int) -> str:
     return f"{method} {bare} -> {status}"
 
 
-def storage_pattern(service: str, record: Recorded) -> str:
-    path, _, query = record.path.partition("?")
+def storage_pattern(
+    service: str, method: str, target: str, lease_action: str | None, status: int
+) -> str:
+    """``target``: the request target with its query; ``lease_action``: x-ms-lease-action."""
+    path, _, query = target.partition("?")
     params = parse_qs(query)
     parts = [p for p in path.split("/") if p][1:]  # drop the account name
     if parts and parts[0].startswith("Tables"):
@@ -66,91 +49,7 @@ def storage_pattern(service: str, record: Recorded) -> str:
     else:
         name = "/<container>/<blob>"
     extra = [f"{k}={params[k][0]}" for k in ("restype", "comp") if k in params]
-    label = f"{record.method} {service} {name}" + (f"?{'&'.join(extra)}" if extra else "")
-    action = record.headers.get("x-ms-lease-action")
-    if action:
-        label += f" [{action}]"
-    return f"{label} -> {record.status}"
-
-
-@dataclass
-class StorageCounter:
-    """Reads the two counting proxies (blob, table) in front of Azurite."""
-
-    blob: Callable[[], list[Recorded]]
-    table: Callable[[], list[Recorded]]
-
-    def snapshot(self) -> tuple[int, int]:
-        return len(self.blob()), len(self.table())
-
-    def since(self, mark: tuple[int, int]) -> list[str]:
-        blob = [storage_pattern("blob", r) for r in self.blob()[mark[0] :]]
-        table = [storage_pattern("table", r) for r in self.table()[mark[1] :]]
-        return blob + table
-
-
-def deliver(handlers: Handlers, registry_host: str, image: Image) -> tuple[str, float]:
-    """One push event through ``on_event``: (status of the result, milliseconds taken)."""
-    body = push_event(registry_host, image.repository, image.digest, tag=image.tag, size=image.size)
-    start = time.perf_counter()
-    results = handlers.on_event(body["id"], body["eventType"], body["data"])
-    elapsed = (time.perf_counter() - start) * 1000
-    return (results[0].status if results else "none"), elapsed
-
-
-def _per_signature(counters: Sequence[Counter[str]]) -> dict[str, Any]:
-    total: Counter[str] = Counter()
-    for counter in counters:
-        total.update(counter)
-    n = len(counters) or 1
-    totals = [sum(c.values()) for c in counters]
-    return {
-        "signatures": len(counters),
-        "per_signature": {k: round(v / n, 3) for k, v in sorted(total.items())},
-        "total_per_signature": round(sum(total.values()) / n, 3),
-        "min_total": min(totals) if totals else 0,
-        "max_total": max(totals) if totals else 0,
-    }
-
-
-def count_requests(
-    handlers: Handlers,
-    *,
-    registry_host: str,
-    registry_log: RegistryLog,
-    storage: StorageCounter | None,
-    first_cold: Image,
-    first_warm: Image,
-    steady: Sequence[Image],
-) -> dict[str, Any]:
-    """Deliver the events one at a time on fresh ``handlers``; count what each one caused."""
-
-    def one(image: Image) -> tuple[Counter[str], Counter[str], str]:
-        registry_mark = len(registry_log())
-        storage_mark = storage.snapshot() if storage is not None else (0, 0)
-        status, _ = deliver(handlers, registry_host, image)
-        served = registry_log()[registry_mark:]
-        registry = Counter(registry_pattern(m, p, s) for m, p, s in served)
-        stored = Counter(storage.since(storage_mark)) if storage is not None else Counter()
-        return registry, stored, status
-
-    out: dict[str, Any] = {}
-    statuses: list[str] = []
-    for label, image in (("first_cold", first_cold), ("first_warm", first_warm)):
-        registry, stored, status = one(image)
-        statuses.append(status)
-        out[label] = {"registry": _per_signature([registry])}
-        if storage is not None:
-            out[label]["storage"] = _per_signature([stored])
-    steady_registry: list[Counter[str]] = []
-    steady_storage: list[Counter[str]] = []
-    for image in steady:
-        registry, stored, status = one(image)
-        statuses.append(status)
-        steady_registry.append(registry)
-        steady_storage.append(stored)
-    out["steady"] = {"registry": _per_signature(steady_registry)}
-    if storage is not None:
-        out["steady"]["storage"] = _per_signature(steady_storage)
-    out["statuses"] = dict(Counter(statuses))
-    return out
+    label = f"{method} {service} {name}" + (f"?{'&'.join(extra)}" if extra else "")
+    if lease_action:
+        label += f" [{lease_action}]"
+    return f"{label} -> {status}"

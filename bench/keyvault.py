@@ -25,9 +25,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from bench.counts import deliver
 from bench.images import Image
 from bench.stats import summary
+from scripts.sample_events import push_event
 from shared.handlers import Handlers
 from shared.runtime import build_components, build_handlers
 from shared.settings import Settings
@@ -79,6 +79,15 @@ def _dev_key(path: Path) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise TypeError("the dev key is neither RSA nor EC")
     return key
+
+
+def deliver(handlers: Handlers, registry_host: str, image: Image) -> tuple[str, float]:
+    """One push event through ``on_event``: (status of the result, milliseconds taken)."""
+    body = push_event(registry_host, image.repository, image.digest, tag=image.tag, size=image.size)
+    start = time.perf_counter()
+    results = handlers.on_event(body["id"], body["eventType"], body["data"])
+    elapsed = (time.perf_counter() - start) * 1000
+    return (results[0].status if results else "none"), elapsed
 
 
 def _handlers(settings: Settings, signer: KeyVaultSigner) -> Handlers:

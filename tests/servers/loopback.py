@@ -1,8 +1,7 @@
 """The lifecycle every local test server shares: a ThreadingHTTPServer on a free
 127.0.0.1 port, served from a daemon thread, optionally over TLS with a fresh CA.
 
-Used by the Key Vault, managed-identity and OCI registry test servers, the fault proxy
-and the benchmark's counting proxy.
+Used by the Key Vault, managed-identity and OCI registry test servers and the fault proxy.
 """
 
 from __future__ import annotations
