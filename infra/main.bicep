@@ -63,13 +63,14 @@ param signingCertificateName string = 'notary-signing'
 @description('Pin a key version (empty: always the latest version, which follows certificate renewal).')
 param signingKeyVersion string = ''
 
-@description('Where the certificate chain comes from: certificate (self-signed), secret (CA-issued, chain imported with the certificate), ca-bundle (leaf from the certificate plus a PEM bundle shipped with the app).')
+@description('Where the certificate chain comes from: auto (as notation-azure-kv: a self-signed certificate alone, a CA-issued one with the chain from its secret), certificate (self-signed only), secret (CA-issued, chain imported with the certificate), ca-bundle (leaf from the certificate plus a PEM bundle shipped with the app).')
 @allowed([
+  'auto'
   'certificate'
   'secret'
   'ca-bundle'
 ])
-param certChainSource string = 'certificate'
+param certChainSource string = 'auto'
 
 @description('Path of the PEM bundle (intermediates then root) inside the deployed app, for certChainSource ca-bundle (.funcignore ships certs/ca-bundle.pem).')
 param caBundlePath string = ''

@@ -20,7 +20,7 @@ from signer.policy import PushFilter
 from signer.reference import validate_registry
 
 RegistryAuthMode = Literal["entra", "basic", "anonymous"]
-ChainSource = Literal["certificate", "secret", "ca-bundle"]
+ChainSource = Literal["auto", "certificate", "secret", "ca-bundle"]
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -168,7 +168,7 @@ class Settings:
         chain_source = cast(
             ChainSource,
             env.choice(
-                "SIGNER_CERT_CHAIN_SOURCE", "certificate", ("certificate", "secret", "ca-bundle")
+                "SIGNER_CERT_CHAIN_SOURCE", "auto", ("auto", "certificate", "secret", "ca-bundle")
             ),
         )
         ca_bundle = env.optional("SIGNER_CA_BUNDLE")

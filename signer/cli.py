@@ -110,7 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("--key-id", help="Key Vault key id https://<vault>/keys/<name>[/<version>]")
     source = keys.add_mutually_exclusive_group()
     source.add_argument(
-        "--self-signed", action="store_true", help="chain = the vault certificate alone (default)"
+        "--self-signed",
+        action="store_true",
+        help="chain = the vault certificate alone (default without a flag: self-signed alone, "
+        "a CA-issued certificate's chain from its secret, as notation-azure-kv)",
     )
     source.add_argument("--ca-certs", type=Path, help="PEM bundle of intermediates and root")
     source.add_argument(
@@ -207,7 +210,13 @@ def _open_signer(ctx: _Context) -> Signer:
     if not args.key_id and not (args.key and args.cert):
         raise ConfigurationError("give --key and --cert (local key) or --key-id (Key Vault)")
     chain_source = (
-        "ca-bundle" if args.ca_certs else ("secret" if args.chain_from_secret else "certificate")
+        "ca-bundle"
+        if args.ca_certs
+        else "secret"
+        if args.chain_from_secret
+        else "certificate"
+        if args.self_signed
+        else "auto"
     )
     return open_signer(
         SignerOptions(

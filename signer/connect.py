@@ -59,7 +59,7 @@ class SignerOptions:
     local_key: Path | None = None
     local_chain: Path | None = None
     key_id: str | None = None
-    chain_source: str = "certificate"
+    chain_source: str = "auto"
     ca_bundle: Path | None = None
     refresh_seconds: float = 3600.0
 

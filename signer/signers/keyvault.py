@@ -38,8 +38,10 @@ from cryptography import x509
 from signer.algorithms import Algorithm, KeySpec, key_spec_of_certificate
 from signer.errors import CertificateError, ConfigurationError, KeyVaultError, SignerError
 from signer.signers.keyvault_chain import (
+    SOURCE_OPTIONS,
     ChainSource,
     certificates_from_secret,
+    is_self_signed,
     load_ca_bundle,
     order_chain,
     same_certificate,
@@ -73,7 +75,7 @@ class KeyVaultSigner:
         key_id: str,
         *,
         credential: TokenCredential,
-        chain_source: ChainSource | str = ChainSource.CERTIFICATE,
+        chain_source: ChainSource | str = ChainSource.AUTO,
         ca_bundle_path: str | Path | None = None,
         refresh_seconds: float = 3600.0,
         stale_grace_seconds: float = 6 * 3600.0,
@@ -128,7 +130,7 @@ class KeyVaultSigner:
         self._keys = KeyClient(vault, credential, **self._sdk_options)
         self._secrets = (
             SecretClient(vault, credential, **self._sdk_options)
-            if self._source is ChainSource.SECRET
+            if self._source in (ChainSource.SECRET, ChainSource.AUTO)
             else None
         )
         self._state: _KeyState | None = None
@@ -374,7 +376,9 @@ class KeyVaultSigner:
             raise translate(exc, op) from None
 
     def _chain(self, leaf: x509.Certificate, version: str) -> list[x509.Certificate]:
-        if self._source is ChainSource.CERTIFICATE:
+        if self._source is ChainSource.CERTIFICATE or (
+            self._source is ChainSource.AUTO and is_self_signed(leaf)
+        ):
             return self_signed_chain(leaf)
         if self._source is ChainSource.CA_BUNDLE:
             assert self._ca_bundle_path is not None
@@ -395,7 +399,16 @@ class KeyVaultSigner:
         try:
             secret = self._secrets.get_secret(name, version)
         except AzureError as exc:
-            raise translate(exc, op) from None
+            error = translate(exc, op)
+            if self._source is ChainSource.AUTO and isinstance(error, KeyVaultError):
+                # the default read the secret because the certificate is CA-issued: say so,
+                # and how to do without the secret
+                raise KeyVaultError(
+                    f"certificate {name} is CA-issued, so its chain is read from its secret "
+                    f"({SOURCE_OPTIONS['auto']}): {error}; or give the chain as a file with "
+                    f"{SOURCE_OPTIONS['ca-bundle']}"
+                ) from None
+            raise error from None
         # the value may include the private key: parse, keep certificates, drop the rest
         certs = certificates_from_secret(secret.properties.content_type, secret.value)
         del secret

@@ -1,5 +1,8 @@
 """Where the certificate chain of a Key Vault key comes from (notation-azure-kv's three ways).
 
+``auto`` (the default): a self-signed certificate is its own chain (certificates/get only);
+any other is CA-issued and its chain is read from the certificate's secret, as
+notation-azure-kv does without configuration. Both seed flows work without a flag.
 ``certificate``: a self-signed certificate; the certificates API alone gives the whole chain.
 ``secret``: a CA-issued certificate whose secret (PEM or PKCS#12) carries the chain. The
 secret also holds the private key when the key is exportable: only certificates are taken
@@ -30,7 +33,17 @@ PKCS12_CONTENT_TYPE = "application/x-pkcs12"
 _MAX_CHAIN = 10
 
 
+#: how a user names each source where the error is read: app setting, then CLI flag
+SOURCE_OPTIONS = {
+    "auto": "SIGNER_CERT_CHAIN_SOURCE=auto (CLI: no chain flag)",
+    "certificate": "SIGNER_CERT_CHAIN_SOURCE=certificate (CLI: --self-signed)",
+    "secret": "SIGNER_CERT_CHAIN_SOURCE=secret (CLI: --chain-from-secret)",
+    "ca-bundle": "SIGNER_CERT_CHAIN_SOURCE=ca-bundle with SIGNER_CA_BUNDLE (CLI: --ca-certs FILE)",
+}
+
+
 class ChainSource(enum.Enum):
+    AUTO = "auto"
     CERTIFICATE = "certificate"
     SECRET = "secret"  # noqa: S105 - the name of a chain source, not a password
     CA_BUNDLE = "ca-bundle"
@@ -89,7 +102,8 @@ def order_chain(
         if parent is None:
             raise CertificateError(
                 f"{source}: no issuer found for {chain[-1].subject.rfc4514_string()}; the chain "
-                "must reach a self-signed root certificate"
+                "must reach a self-signed root certificate (merge the full chain into the "
+                f"certificate, or use {SOURCE_OPTIONS['ca-bundle']})"
             )
         chain.append(parent)
         pool.remove(parent)
@@ -99,8 +113,9 @@ def order_chain(
 def self_signed_chain(leaf: x509.Certificate) -> list[x509.Certificate]:
     if not is_self_signed(leaf):
         raise CertificateError(
-            f"certificate {leaf.subject.rfc4514_string()} is not self-signed: use the chain "
-            "source 'secret' or 'ca-bundle' for a CA-issued certificate"
+            f"certificate {leaf.subject.rfc4514_string()} is not self-signed, but the chain "
+            f"source is {SOURCE_OPTIONS['certificate']}: for a CA-issued certificate use "
+            f"{SOURCE_OPTIONS['auto']}, {SOURCE_OPTIONS['secret']} or {SOURCE_OPTIONS['ca-bundle']}"
         )
     return [leaf]
 

@@ -36,7 +36,8 @@ def operation(what: str, permission: str, vault_url: str) -> Operation:
     roles = {
         "keys": "Key Vault Crypto User",
         "certificates": "Key Vault Certificate User",
-        "secrets": "Key Vault Secrets User",
+        # Certificate User also reads a certificate's secret (RBAC vaults)
+        "secrets": "Key Vault Certificate User or Key Vault Secrets User",
     }
     return Operation(what, permission, roles[permission.split("/", maxsplit=1)[0]], vault_url)
 

@@ -21,7 +21,7 @@ from tests.servers.keyvault import KeyVaultServer, SecretFormat
 from tests.signers import vectors
 
 EntryPoint = Literal["cli", "http", "event"]
-VaultMode = Literal["certificate", "secret-pem", "secret-pkcs12", "ca-bundle"]
+VaultMode = Literal["auto", "certificate", "secret-pem", "secret-pkcs12", "ca-bundle"]
 ENTRY_POINTS: tuple[EntryPoint, ...] = ("cli", "http", "event")
 
 
@@ -59,6 +59,9 @@ KINDS: tuple[Kind, ...] = (
     Kind("vault-secret-pem", "rsa3072", "PS384", vault="secret-pem"),
     Kind("vault-secret-pkcs12", "ec-p384", "ES384", vault="secret-pkcs12"),
     Kind("vault-ca-bundle", "rsa2048-chain", "PS256", vault="ca-bundle"),
+    # the default (no flag, no setting): what both seed tutorials' certificates get
+    Kind("vault-auto-self-signed", "rsa2048-selfsigned", "PS256", vault="auto"),
+    Kind("vault-auto-ca-issued", "rsa3072", "PS384", vault="auto"),
     Kind("expiry", "ec-p256", "ES256", expiry=timedelta(hours=24)),
     Kind(
         "user-metadata",
@@ -92,10 +95,13 @@ def vault_key(kind: Kind, vault: KeyVaultServer, workdir: Path) -> SigningKey:
     key, chain = vectors.private_key(kind.material), kind.chain
     name = kind.name
     settings = {"SIGNER_LOCAL_KEY": "", "SIGNER_LOCAL_CERT_CHAIN": ""}  # empty = unset
-    if kind.vault == "certificate":
+    if kind.vault == "auto":
+        vault.add_certificate(name, key, chain)  # a CA-issued chain lands in the secret
+        flags: tuple[str, ...] = ()
+    elif kind.vault == "certificate":
         assert len(chain) == 1, "the certificate source is for a self-signed certificate"
         vault.add_certificate(name, key, chain)
-        flags: tuple[str, ...] = ("--self-signed",)
+        flags = ("--self-signed",)
         settings["SIGNER_CERT_CHAIN_SOURCE"] = "certificate"
     elif kind.vault in ("secret-pem", "secret-pkcs12"):
         secret_format: SecretFormat = "pem" if kind.vault == "secret-pem" else "pkcs12"

@@ -236,3 +236,83 @@ def test_ca_bundle_source_needs_a_path() -> None:
             credential=ManagedIdentityCredential(),
             chain_source="file",
         )
+
+
+# --- the default chain source, as notation-azure-kv: no flag for either seed flow --------
+
+
+def test_auto_uses_a_self_signed_certificate_alone_without_the_secret(
+    keyvault_server: KeyVaultServer,
+) -> None:
+    kv = keyvault_server
+    kv.add_certificate(
+        "k", vectors.private_key("rsa2048-selfsigned"), vectors.chain("rsa2048-selfsigned")
+    )
+    kv.denied.add("secrets/get")  # certificates/get is all a self-signed certificate needs
+    signer = make_signer(kv, kv.key_id("k"))  # no chain source given: auto
+
+    chain = signer.certificate_chain()
+
+    assert chain == list(vectors.chain("rsa2048-selfsigned"))
+    verify_notary_signature(chain[0], signer.key_spec, DATA, signer.sign(DATA))
+    assert kv.count("get_secret") == 0
+
+
+@pytest.mark.parametrize("secret_format", ["pem", "pkcs12"])
+def test_auto_reads_a_ca_issued_chain_from_the_secret(
+    keyvault_server: KeyVaultServer, secret_format: str
+) -> None:
+    kv = keyvault_server
+    kv.add_certificate(
+        "k",
+        vectors.private_key("rsa3072"),
+        vectors.chain("rsa3072"),
+        secret_format="pkcs12" if secret_format == "pkcs12" else "pem",
+    )
+    signer = make_signer(kv, kv.key_id("k"), chain_source="auto")
+
+    assert signer.certificate_chain() == list(vectors.chain("rsa3072"))
+    assert kv.count("get_secret") == 1
+
+
+def test_auto_without_secrets_get_names_the_permission_and_the_alternative(
+    keyvault_server: KeyVaultServer,
+) -> None:
+    kv = keyvault_server
+    kv.add_certificate("k", vectors.private_key("rsa3072"), vectors.chain("rsa3072"))
+    kv.denied.add("secrets/get")
+    signer = make_signer(kv, kv.key_id("k"))
+
+    with pytest.raises(KeyVaultError) as raised:
+        signer.certificate_chain()
+
+    message = str(raised.value)
+    assert "CA-issued" in message and "HTTP 403" in message
+    assert "secrets/get" in message and "Key Vault Certificate User" in message
+    assert "SIGNER_CERT_CHAIN_SOURCE=ca-bundle" in message and "--ca-certs FILE" in message
+
+
+def test_auto_with_an_incomplete_chain_in_the_secret_names_the_fix(
+    keyvault_server: KeyVaultServer,
+) -> None:
+    kv = keyvault_server
+    leaf_only = vectors.chain("rsa3072")[:1]  # the intermediate and root were never merged
+    kv.add_certificate("k", vectors.private_key("rsa3072"), leaf_only)
+    signer = make_signer(kv, kv.key_id("k"))
+
+    with pytest.raises(CertificateError, match="no issuer found") as raised:
+        signer.certificate_chain()
+    assert "SIGNER_CERT_CHAIN_SOURCE=ca-bundle" in str(raised.value)
+
+
+def test_the_explicit_certificate_source_names_the_other_choices(
+    keyvault_server: KeyVaultServer,
+) -> None:
+    kv = keyvault_server
+    kv.add_certificate("k", vectors.private_key("rsa3072"), vectors.chain("rsa3072"))
+    signer = make_signer(kv, kv.key_id("k"), chain_source="certificate")
+    with pytest.raises(CertificateError) as raised:
+        signer.certificate_chain()
+    assert "--self-signed" in str(raised.value) and "SIGNER_CERT_CHAIN_SOURCE=auto" in str(
+        raised.value
+    )
