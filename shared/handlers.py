@@ -68,6 +68,7 @@ class Result:
     digest: str | None = None
     signature_digest: str | None = None
     transient: bool = False
+    certificate_thumbprint: str | None = None  # the leaf that signed (signed results)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"reference": self.reference, "status": self.status}
@@ -252,9 +253,7 @@ class Handlers:
             result.status,
             reason=result.reason,
             signature_digest=result.signature_digest,
-            certificate_thumbprint=(
-                outcome.certificate_thumbprints[0] if isinstance(outcome, Signed) else None
-            ),
+            certificate_thumbprint=result.certificate_thumbprint,
             # known now without a Key Vault call: the chain was loaded to sign or compare
             key_version=self._key_version(),
         )
@@ -295,6 +294,7 @@ class Handlers:
                 "signed",
                 digest=outcome.subject.digest,
                 signature_digest=outcome.signature.digest,
+                certificate_thumbprint=outcome.certificate_thumbprints[0],
             )
         assert isinstance(outcome, Skipped)
         return Result(
@@ -315,6 +315,7 @@ class Handlers:
                 "digest": result.digest,
                 "signatureDigest": result.signature_digest,
                 "reason": result.reason,
+                "certificateThumbprint": result.certificate_thumbprint,
             },
         )
 

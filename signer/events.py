@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from signer.errors import InvalidEventError, InvalidReferenceError
-from signer.mediatypes import MANIFEST_MEDIA_TYPES
 from signer.models import validate_digest
 from signer.reference import validate_registry, validate_repository, validate_tag
 
@@ -39,10 +38,6 @@ class PushEvent:
     @property
     def is_legacy_chart(self) -> bool:
         return self.media_type == LEGACY_HELM_MEDIA_TYPE
-
-    @property
-    def is_manifest(self) -> bool:
-        return self.media_type is None or self.media_type in MANIFEST_MEDIA_TYPES
 
 
 def _field(obj: dict[str, Any], name: str, where: str) -> Any:

@@ -36,10 +36,6 @@ class BlobUploader:
         self._monolithic: bool | None = None  # None: not tried yet
         self._present: set[tuple[str, str]] = set()
 
-    @property
-    def monolithic_supported(self) -> bool | None:
-        return self._monolithic
-
     def ensure(self, repository: str, digest: str, data: bytes) -> None:
         """Upload a shared blob (the ``{}`` config) unless known present.
 

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from azure.identity import ManagedIdentityCredential
 
+from scripts.sample_events import push_event
 from shared.outcomes import (
     EventGridOutcomePublisher,
     NullPublisher,
@@ -164,3 +165,20 @@ def test_off_without_an_endpoint() -> None:
     publisher.publish("signed", FIELDS)
     with pytest.raises(ValueError, match="credential"):
         outcome_publisher("https://topic.example/api/events", None)
+
+
+def test_the_handler_publishes_the_real_certificate_thumbprint(
+    topic: Topic, make_app: Any, repository_name: str
+) -> None:
+    app = make_app()
+    app.handlers.publisher = _publisher(topic)  # the worker's publisher, aimed at the local topic
+    image = app.pusher.push_image(repository_name, "v1")
+
+    app.deliver(push_event(app.registry_host, repository_name, image.digest, size=image.size))
+
+    [sent] = [e for r in topic.requests for e in r.body]
+    assert sent["eventType"] == "Signer.ImageSigned"
+    row = app.history(image.digest)[0]
+    assert sent["data"]["certificateThumbprint"] == row["certificateThumbprint"]
+    assert len(sent["data"]["certificateThumbprint"]) == 64
+    assert sent["data"]["signatureDigest"] == row["signatureDigest"]

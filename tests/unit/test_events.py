@@ -29,7 +29,7 @@ def test_event_grid_sample_parses() -> None:
     assert parsed.repository == "net-monitor"
     assert parsed.tag == "v1"
     assert parsed.digest == event["data"]["target"]["digest"]
-    assert parsed.is_manifest and not parsed.is_legacy_chart
+    assert not parsed.is_legacy_chart
 
 
 def test_cloudevents_sample_parses_the_same() -> None:
@@ -43,7 +43,7 @@ def test_cloudevents_sample_parses_the_same() -> None:
 def test_legacy_chart_event_is_recognised() -> None:
     [event] = sample("chartpushed.eventgrid.json")
     parsed = parse_push_event(event["id"], CHART_PUSHED, event["data"])
-    assert parsed.is_legacy_chart and not parsed.is_manifest
+    assert parsed.is_legacy_chart
     assert parsed.registry is None
 
 

@@ -36,7 +36,7 @@ def test_defaults() -> None:
     assert s.push_filter.exclude_repositories == ()
     assert not s.push_filter.sign_untagged
     assert not s.sign_index_children
-    assert s.cert_chain_source == "certificate"
+    assert s.cert_chain_source == "auto"  # as notation-azure-kv: no setting for either flow
     assert s.chain_refresh_seconds == 3600
     assert s.expiry is None
     assert s.ledger_table == "signingledger"
