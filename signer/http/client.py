@@ -33,8 +33,8 @@ from urllib3.exceptions import (
     TimeoutError as Urllib3TimeoutError,
 )
 
-from signer.http.environment import TrustRoots, proxy_for, trust_roots
-from signer.http.urls import UnsafeUrlError, origin_of, resolve
+from signer.http.environment import Route, TrustRoots, route
+from signer.http.urls import Origin, UnsafeUrlError, origin_of, resolve
 from signer.http.watchdog import POOL_CLASSES, deadline
 
 MAX_REDIRECTS = 5
@@ -110,7 +110,7 @@ class HttpClient:
         self.timeout = timeout
         self._pool_size = pool_size
         self._user_agent = user_agent
-        self._managers: dict[tuple[str | None, TrustRoots], urllib3.PoolManager] = {}
+        self._managers: dict[Route, urllib3.PoolManager] = {}
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -119,17 +119,15 @@ class HttpClient:
         for manager in managers:
             manager.clear()
 
-    def _manager(self, url: str) -> urllib3.PoolManager:
-        proxy = proxy_for(url)
-        roots = trust_roots()
-        key = (proxy, roots)
+    def _manager(self, origin: Origin) -> urllib3.PoolManager:
+        key = route(origin.scheme, origin.netloc)
         manager = self._managers.get(key)
         if manager is not None:
             return manager
         with self._lock:
             manager = self._managers.get(key)
             if manager is None:
-                manager = self._build(proxy, roots)
+                manager = self._build(key.proxy, key.roots)
                 self._managers[key] = manager
             return manager
 
@@ -177,9 +175,11 @@ class HttpClient:
             first = origin_of(url)
         except UnsafeUrlError as exc:
             raise TransportError(FailureKind.UNSAFE, str(exc)) from None
-        current = url
+        current, target = url, first
         for _ in range(MAX_REDIRECTS + 1):
-            response = self._once(method, current, send_headers, body, max_body)
+            response = self._once(
+                method, current, target, headers=send_headers, body=body, max_body=max_body
+            )
             if not follow or response.status not in _REDIRECTS:
                 return response
             location = response.headers.get("Location")
@@ -202,9 +202,16 @@ class HttpClient:
         raise TransportError(FailureKind.PROTOCOL, f"more than {MAX_REDIRECTS} redirects")
 
     def _once(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, max_body: int
+        self,
+        method: str,
+        url: str,
+        origin: Origin,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        max_body: int,
     ) -> HttpResponse:
-        manager = self._manager(url)
+        manager = self._manager(origin)
         timeout = urllib3.Timeout(connect=self.timeout, read=self.timeout)
         with deadline(self.timeout) as attempt:
             raw: urllib3.BaseHTTPResponse | None = None
