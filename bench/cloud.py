@@ -162,7 +162,6 @@ class Remotes:
             "SIGNER_INSECURE_REGISTRY": "true",
             "SIGNER_REGISTRY_AUTH": "anonymous",
             "SIGNER_LEDGER_TABLE": LEDGER_TABLE,
-            "SIGNER_LEASE_CONTAINER": LEASE_CONTAINER,
             "AzureWebJobsStorage": self.connection_string(),
         }
         if signer == "signer_kv":

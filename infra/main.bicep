@@ -117,9 +117,6 @@ param httpTimeoutSeconds int = 10
 @description('Audit ledger table name.')
 param ledgerTableName string = 'signingledger'
 
-@description('Blob container for the signer\'s per-digest leases.')
-param leaseContainerName string = 'signer-leases'
-
 // ---------------------------------------------------------------------------------
 // Parameters: events
 // ---------------------------------------------------------------------------------
@@ -326,7 +323,6 @@ module storage 'modules/storage.bicep' = {
     tags: allTags
     skuName: storageSkuName
     deploymentContainerName: deploymentContainerName
-    leaseContainerName: leaseContainerName
     ledgerTableName: ledgerTableName
     deadLetterContainerName: deadLetterContainerName
     appPrincipalId: appIdentity.outputs.principalId
@@ -445,14 +441,10 @@ var appSettings = [
     name: 'SIGNER_USER_METADATA'
     value: userMetadata
   }
-  // Audit ledger and leases on the app's storage account.
+  // Audit ledger (and the subject locks, rows of the same table) on the app's storage account.
   {
     name: 'SIGNER_LEDGER_TABLE'
     value: storage.outputs.ledgerTableName
-  }
-  {
-    name: 'SIGNER_LEASE_CONTAINER'
-    value: storage.outputs.leaseContainerName
   }
   // Outcome events (empty: off).
   {

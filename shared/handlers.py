@@ -1,7 +1,9 @@
 """What each trigger does, free of ``azure.functions`` so it runs the same in tests.
 
-Error policy (see README "Errors and retries"): a permanent problem is recorded
-in the ledger, logged once and acknowledged; a transient one is recorded and
+An event is parsed, checked against the app's own rules (this registry, the filters),
+and handed to the signing service in one call with the ledger's journal; the service
+owns the whole attempt. Error policy (see README "Operation"): a permanent problem is
+recorded in the ledger, logged once and acknowledged; a transient one is recorded and
 re-raised so the platform delivers the event again. Nothing is dropped silently.
 """
 
@@ -9,17 +11,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from shared.ledger import Ledger
+from shared.ledger import Ledger, Origin
 from shared.outcomes import Publisher
 from shared.settings import Settings
 from signer.errors import (
     ConfigurationError,
-    InternalError,
     InvalidEventError,
     InvalidReferenceError,
     InvalidRequestError,
@@ -28,11 +29,10 @@ from signer.errors import (
     TransientError,
 )
 from signer.events import PUSH_EVENT_TYPES, PushEvent, parse_push_event
-from signer.models import Descriptor, Signed, SignOutcome, SignRequest, Skipped
+from signer.models import Failed, Outcome, Signed, SignRequest, Skipped
 from signer.options import check_metadata, parse_duration, parse_metadata
-from signer.policy import is_referrers_tag
 from signer.reference import Reference
-from signer.service import SigningService
+from signer.service import SigningService, as_signer_error
 
 log = logging.getLogger("signer")
 
@@ -40,26 +40,12 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_BATCH = 100
 _SIGN_FIELDS = {"reference", "references", "force", "expiry", "userMetadata"}
 
-
-@dataclass(frozen=True)
-class Origin:
-    """Where a request came from: an event (its id correlates redeliveries) or an HTTP call."""
-
-    event_id: str | None
-    correlation_id: str
-
-    @classmethod
-    def event(cls, event_id: str) -> Origin:
-        return cls(event_id, event_id)
-
-    @classmethod
-    def http(cls, invocation_id: str) -> Origin:
-        return cls(None, invocation_id)
+__all__ = ["Handlers", "Origin", "Result"]
 
 
 @dataclass(frozen=True)
 class Result:
-    """One reference's answer, as the HTTP API and the logs report it."""
+    """One artifact's answer, as the HTTP API and the logs report it."""
 
     reference: str
     status: str  # signed | skipped | failed | ignored
@@ -82,6 +68,27 @@ class Result:
             out["code"] = self.code
         return out
 
+    @classmethod
+    def of(cls, reference: str, outcome: Outcome) -> Result:
+        if isinstance(outcome, Signed):
+            return cls(
+                reference,
+                "signed",
+                digest=outcome.subject.digest,
+                signature_digest=outcome.signature.digest,
+                certificate_thumbprint=outcome.certificate_thumbprints[0],
+            )
+        if isinstance(outcome, Skipped):
+            return cls(reference, "skipped", outcome.detail, outcome.reason, outcome.digest)
+        return cls(
+            reference,
+            "failed",
+            outcome.detail,
+            outcome.code,
+            outcome.digest,
+            transient=outcome.transient,
+        )
+
 
 class Handlers:
     def __init__(
@@ -91,13 +98,11 @@ class Handlers:
         service: SigningService,
         ledger: Ledger,
         publisher: Publisher,
-        key_version: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.settings = settings
         self.service = service
         self.ledger = ledger
         self.publisher = publisher
-        self._key_version = key_version
 
     # --- Event Grid ----------------------------------------------------------------
 
@@ -112,7 +117,7 @@ class Handlers:
             event = parse_push_event(event_id, str(event_type), data)
         except InvalidEventError as exc:
             return [self._rejected_event(event_id, exc)]
-        reference = f"{event.registry or self.settings.registry}/{event.repository}@{event.digest}"
+        origin = Origin.event(event.event_id)
         early = self._event_precheck(event)
         if early is not None:
             self.ledger.record(
@@ -122,10 +127,11 @@ class Handlers:
                 repository=event.repository,
                 tag=event.tag or "",
                 reason=early.reason,
+                code=early.code,
                 event_id=event.event_id,
                 correlation_id=event.event_id,
             )
-            self._log(early, Origin.event(event.event_id), event.repository)
+            self._log(early, origin, event.repository)
             return [early]
         request = SignRequest(
             registry=self.settings.registry,
@@ -135,7 +141,8 @@ class Handlers:
             expiry=self.settings.expiry,
             user_metadata=self.settings.user_metadata,
         )
-        return self._sign_with_children(request, reference, Origin.event(event.event_id))
+        reference = f"{self.settings.registry}/{event.repository}@{event.digest}"
+        return self._sign(request, reference, origin)
 
     def _event_precheck(self, event: PushEvent) -> Result | None:
         ref = f"{event.registry or '?'}/{event.repository}@{event.digest}"
@@ -156,10 +163,6 @@ class Handlers:
                 code="not_a_manifest",
                 digest=event.digest,
             )
-        if is_referrers_tag(event.tag):
-            return Result(
-                ref, "skipped", "referrers tag-schema index", "is_referrers_index", event.digest
-            )
         rejection = self.settings.push_filter.rejection(event.repository, event.tag)
         if rejection is not None:
             return Result(ref, "skipped", rejection, code="filtered", digest=event.digest)
@@ -171,143 +174,35 @@ class Handlers:
             "failed",
             digest="invalid-event",
             reason=str(exc),
+            code=exc.code,
             event_id=str(event_id)[:128] if event_id is not None else "",
         )
         log.warning("failed event_id=%.130r: %s", event_id, exc)
         return result
 
-    def _sign_with_children(
-        self, request: SignRequest, reference: str, origin: Origin
-    ) -> list[Result]:
-        result, manifest, subject = self._sign_one(request, reference, origin)
-        results = [result]
-        if self.settings.sign_index_children and subject is not None and manifest is not None:
-            children, problems = self.service.index_children(manifest, subject)
-            for problem in problems:  # recorded, and the valid children are still signed
-                failed = Result(reference, "failed", problem, "invalid_child", subject.digest)
-                self.ledger.record(
-                    "failed",
-                    digest=subject.digest,
-                    reason=problem,
-                    registry=request.registry,
-                    repository=request.repository,
-                    tag=request.tag or "",
-                    event_id=origin.event_id,
-                    correlation_id=origin.correlation_id,
-                )
-                self._log(failed, origin, request.repository)
-                results.append(failed)
-            for child in children:
-                child_request = SignRequest(
-                    registry=request.registry,
-                    repository=request.repository,
-                    reference=child.digest,
-                    tag=None,
-                    expiry=request.expiry,
-                    user_metadata=request.user_metadata,
-                    force=request.force,
-                )
-                child_ref = f"{request.registry}/{request.repository}@{child.digest}"
-                results.append(self._sign_one(child_request, child_ref, origin)[0])
+    def _sign(self, request: SignRequest, reference: str, origin: Origin) -> list[Result]:
+        """One service call; log and publish what it reports. Transient errors propagate."""
+        try:
+            outcomes = self.service.sign(request, self.ledger.journal(origin))
+        except TransientError as exc:
+            self._log(Result(reference, "failed", str(exc), exc.code, transient=True), origin,
+                      request.repository)  # fmt: skip
+            raise
+        results = []
+        for n, outcome in enumerate(outcomes):
+            ref = (
+                reference if n == 0 else f"{request.registry}/{request.repository}@{outcome.digest}"
+            )
+            result = Result.of(ref, outcome)
+            self._log(result, origin, request.repository)
+            if isinstance(outcome, Signed | Failed):
+                self._publish(result, request)
+            results.append(result)
         return results
 
-    def _sign_one(
-        self, request: SignRequest, reference: str, origin: Origin
-    ) -> tuple[Result, Mapping[str, Any] | None, Descriptor | None]:
-        """Resolve and sign one artifact with a ledger row; transient errors are re-raised."""
-        fields = {
-            "registry": request.registry,
-            "repository": request.repository,
-            "tag": request.tag or "",
-            "event_id": origin.event_id,
-            "correlation_id": origin.correlation_id,
-            "key_id": self.service.signer.key_id,
-        }
-        try:
-            subject, manifest = self.service.resolve(request)
-        except Exception as raised:
-            exc = _signer_error(raised, "resolving", reference)
-            digest = request.reference if ":" in request.reference else "unresolved"
-            self.ledger.record("failed", digest=digest, reason=_reason(exc), **fields)
-            return self._failed(exc, reference, request, origin, None), None, None
-        try:
-            skipped = self.service.loop_guard(request, subject, manifest)
-        except Exception as raised:  # it may read one more manifest
-            exc = _signer_error(raised, "checking for our own artifacts", reference)
-            self.ledger.record("failed", digest=subject.digest, reason=_reason(exc), **fields)
-            return self._failed(exc, reference, request, origin, subject), None, subject
-        if skipped is not None:  # one write: half of all push events are our own referrers
-            result = self._outcome_result(reference, skipped)
-            self.ledger.record("skipped", digest=subject.digest, reason=result.reason, **fields)
-            self._log(result, origin, request.repository)
-            return result, None, subject  # never walk the entries of what is not signed
-        entry = self.ledger.start(digest=subject.digest, **fields)
-        try:
-            outcome: SignOutcome = self.service.sign_descriptor(request, subject)
-        except Exception as raised:
-            exc = _signer_error(raised, "signing", reference)
-            entry.finish("failed", reason=_reason(exc))
-            return self._failed(exc, reference, request, origin, subject), None, subject
-        result = self._outcome_result(reference, outcome)
-        entry.finish(
-            result.status,
-            reason=result.reason,
-            signature_digest=result.signature_digest,
-            certificate_thumbprint=result.certificate_thumbprint,
-            # known now without a Key Vault call: the chain was loaded to sign or compare
-            key_version=self._key_version(),
-        )
-        self._log(result, origin, request.repository)
-        if isinstance(outcome, Signed):
-            self._publish("signed", result, request)
-        return result, manifest, subject
-
-    def _failed(
-        self,
-        exc: SignerError,
-        reference: str,
-        request: SignRequest,
-        origin: Origin,
-        subject: Descriptor | None,
-    ) -> Result:
-        """Log a failure once; re-raise it when it is transient so the platform retries."""
-        transient = isinstance(exc, TransientError)
-        result = Result(
-            reference,
-            "failed",
-            str(exc),
-            exc.code,
-            digest=subject.digest if subject else None,
-            transient=transient,
-        )
-        self._log(result, origin, request.repository)
-        if transient:
-            raise exc
-        self._publish("failed", result, request)
-        return result
-
-    @staticmethod
-    def _outcome_result(reference: str, outcome: SignOutcome) -> Result:
-        if isinstance(outcome, Signed):
-            return Result(
-                reference,
-                "signed",
-                digest=outcome.subject.digest,
-                signature_digest=outcome.signature.digest,
-                certificate_thumbprint=outcome.certificate_thumbprints[0],
-            )
-        assert isinstance(outcome, Skipped)
-        return Result(
-            reference,
-            "skipped",
-            outcome.detail,
-            code=outcome.reason,
-            digest=outcome.subject.digest if outcome.subject else None,
-        )
-
-    def _publish(self, outcome: str, result: Result, request: SignRequest) -> None:
+    def _publish(self, result: Result, request: SignRequest) -> None:
         self.publisher.publish(
-            outcome,
+            result.status,
             {
                 "registry": request.registry,
                 "repository": request.repository,
@@ -345,15 +240,14 @@ class Handlers:
             log.warning("rejected sign request correlation_id=%s: %s", correlation_id, exc)
             return 400, {"error": {"code": "invalid_request", "message": str(exc)}}
         results: list[Result] = []
+        origin = Origin.http(correlation_id)
         for item in requests:
             if isinstance(item, Result):
                 results.append(item)
                 continue
             request, reference = item
             try:
-                results.extend(
-                    self._sign_with_children(request, reference, Origin.http(correlation_id))
-                )
+                results.extend(self._sign(request, reference, origin))
             except TransientError as exc:
                 results.append(Result(reference, "failed", str(exc), exc.code, transient=True))
         return _http_status(results), {"results": [r.to_json() for r in results]}
@@ -431,14 +325,12 @@ class Handlers:
         digest = ref.digest
         if digest is None:
             try:
-                subject, _ = self.service.resolve(
-                    SignRequest(ref.registry, ref.repository, ref.target)
-                )
+                digest = self.service.registry.resolve(ref.repository, ref.target).descriptor.digest
             except NotFoundError as exc:
                 return 404, {"error": {"code": exc.code, "message": str(exc)}}
-            except SignerError as exc:
-                return _error_status(exc), {"error": {"code": exc.code, "message": str(exc)}}
-            digest = subject.digest
+            except Exception as raised:
+                error = as_signer_error(raised, f"resolving {ref}")
+                return _error_status(error), {"error": {"code": error.code, "message": str(error)}}
         history = self.ledger.history(digest, registry=ref.registry, repository=ref.repository)
         if not history:
             return 404, {
@@ -457,24 +349,6 @@ class Handlers:
 
 class _WrongRegistryError(InvalidReferenceError):
     code = "wrong_registry"
-
-
-def _signer_error(exc: Exception, step: str, reference: str) -> SignerError:
-    """``exc`` itself when it is one of ours; anything else is a bug, logged once with its
-    traceback and then handled as a permanent failure (recorded, acknowledged), so an
-    event can never be redelivered for 24 hours over it or leave a row at "signing"."""
-    if isinstance(exc, SignerError):
-        return exc
-    log.error("internal error while %s %s", step, reference, exc_info=exc)
-    return InternalError(
-        f"internal error ({type(exc).__name__}) while {step}; recorded and not retried"
-    )
-
-
-def _reason(exc: SignerError) -> str:
-    if isinstance(exc, TransientError):
-        return f"transient, will be retried: {exc}"
-    return str(exc)
 
 
 def _expiry(value: Any) -> timedelta | None:

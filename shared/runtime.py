@@ -1,9 +1,8 @@
-"""Per-worker construction: settings, credential, signer, registry, ledger, leases.
+"""Per-worker construction: settings, credential, signer, registry, ledger, service.
 
-Built once on first use and reused by every invocation of the worker (the Azure
-SDK clients pool connections and cache tokens). Start-up problems surface as a
-ConfigurationError naming the bad setting; warnings (a filter that matches
-nothing, a local key) are logged once.
+Built once on first use and reused by every invocation of the worker (the clients pool
+connections and cache tokens). Start-up problems surface as a ConfigurationError naming
+the bad setting; warnings (a filter that matches nothing, a local key) are logged once.
 """
 
 from __future__ import annotations
@@ -18,15 +17,12 @@ from functools import cache
 from azure.core.credentials import TokenCredential
 
 from shared.handlers import Handlers
-from shared.leases import BlobLeaseLock
 from shared.ledger import Ledger
 from shared.outcomes import outcome_publisher
-from shared.settings import Settings
-from shared.storage_clients import blob_service_client, table_service_client
+from shared.settings import Settings, StorageSettings
+from shared.tables import EntraToken, TableService, parse_connection_string
 from signer.connect import RegistryOptions, SignerOptions, open_registry, open_signer
 from signer.credentials import build_credential
-from signer.errors import SignerError
-from signer.locking import SubjectLock
 from signer.registry import RegistryClient
 from signer.service import SigningService
 from signer.signers.base import Signer
@@ -49,7 +45,18 @@ class Components:
     registry: RegistryClient
     signer: Signer
     ledger: Ledger
-    lock: SubjectLock
+
+
+def table_service(
+    storage: StorageSettings, credential: Callable[[], TokenCredential]
+) -> TableService:
+    """The ledger's table endpoint: a connection string (Azurite locally) or the identity."""
+    if storage.connection_string:
+        endpoint, auth = parse_connection_string(storage.connection_string)
+        return TableService(endpoint, auth)
+    if not storage.table_service_uri:
+        raise ValueError("StorageSettings has neither a connection string nor a table URI")
+    return TableService(storage.table_service_uri.rstrip("/"), EntraToken(credential()))
 
 
 def build_components(
@@ -79,16 +86,24 @@ def build_components(
         ),
         credential,
     )
-    storage_credential = None if settings.storage.connection_string else credential()
-    tables = table_service_client(settings.storage, storage_credential)
-    blobs = blob_service_client(settings.storage, storage_credential)
+    storage_credential = _storage_credential(settings, credential)
+    tables = table_service(settings.storage, storage_credential)
     return Components(
         settings=settings,
         registry=registry,
         signer=signer,
-        ledger=Ledger(tables.get_table_client(settings.ledger_table)),
-        lock=BlobLeaseLock(blobs.get_container_client(settings.lease_container)),
+        ledger=Ledger(tables.table(settings.ledger_table), key_id=signer.key_id),
     )
+
+
+def _storage_credential(
+    settings: Settings, credential: Callable[[], TokenCredential]
+) -> Callable[[], TokenCredential]:
+    """AzureWebJobsStorage__clientId names the storage identity; else the app's own."""
+    client_id = settings.storage.client_id
+    if client_id and client_id != settings.managed_identity_client_id:
+        return cache(lambda: build_credential(client_id))
+    return credential
 
 
 def build_handlers(
@@ -98,33 +113,18 @@ def build_handlers(
 ) -> Handlers:
     credential = credential or cache(lambda: build_credential(settings.managed_identity_client_id))
     parts = components or build_components(settings, credential)
-    service = SigningService(registry=parts.registry, signer=parts.signer, lock=parts.lock)
+    service = SigningService(
+        registry=parts.registry,
+        signer=parts.signer,
+        sign_index_children=settings.sign_index_children,
+    )
     publisher = outcome_publisher(
         settings.outcome_topic_endpoint,
         credential() if settings.outcome_topic_endpoint else None,
     )
     for warning in settings.startup_warnings():
         log.warning("configuration: %s", warning)
-    return Handlers(
-        settings=settings,
-        service=service,
-        ledger=parts.ledger,
-        publisher=publisher,
-        key_version=lambda: _key_version(parts.signer),
-    )
-
-
-def _key_version(signer: Signer) -> str | None:
-    """The Key Vault key version this thread signed with (the versioned kid's last segment).
-
-    Asked after an attempt, when the chain is loaded, so it costs no Key Vault call. None
-    when the signer cannot tell: a ledger row is never lost over its key version.
-    """
-    try:
-        kid = getattr(signer, "signing_key_id", None)
-    except SignerError:
-        return None
-    return kid.rstrip("/").rsplit("/", 1)[-1] if isinstance(kid, str) and kid else None
+    return Handlers(settings=settings, service=service, ledger=parts.ledger, publisher=publisher)
 
 
 def handlers(environ: Mapping[str, str] | None = None) -> Handlers:

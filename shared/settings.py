@@ -70,10 +70,9 @@ class _Env:
 
 @dataclass(frozen=True)
 class StorageSettings:
-    """The app's storage (ledger table, lease blobs): a connection string or identity-based."""
+    """The app's storage (the ledger table): a connection string or identity-based."""
 
     connection_string: str | None = field(default=None, repr=False)
-    blob_service_uri: str | None = None
     table_service_uri: str | None = None
     client_id: str | None = None
 
@@ -83,18 +82,16 @@ class StorageSettings:
         if conn:
             return cls(connection_string=conn)
         account = env.optional("AzureWebJobsStorage__accountName")
-        blob = env.optional("AzureWebJobsStorage__blobServiceUri")
         table = env.optional("AzureWebJobsStorage__tableServiceUri")
         if account:
-            blob = blob or f"https://{account}.blob.core.windows.net"
             table = table or f"https://{account}.table.core.windows.net"
-        if not (blob and table):
+        if not table:
             raise ConfigurationError(
                 "AzureWebJobsStorage: set a connection string (UseDevelopmentStorage=true "
-                "locally) or AzureWebJobsStorage__accountName for an identity-based connection"
+                "locally) or AzureWebJobsStorage__accountName (or __tableServiceUri) for an "
+                "identity-based connection"
             )
         return cls(
-            blob_service_uri=blob,
             table_service_uri=table,
             client_id=env.optional("AzureWebJobsStorage__clientId"),
         )
@@ -119,7 +116,6 @@ class Settings:
     expiry: timedelta | None
     user_metadata: Mapping[str, str]
     ledger_table: str
-    lease_container: str
     outcome_topic_endpoint: str | None
     referrers_tag_cleanup: bool
     http_timeout: float
@@ -204,7 +200,6 @@ class Settings:
             expiry=parse_duration(expiry_raw, "SIGNER_EXPIRY") if expiry_raw else None,
             user_metadata=parse_metadata(env.text("SIGNER_USER_METADATA"), "SIGNER_USER_METADATA"),
             ledger_table=_table_name(env.text("SIGNER_LEDGER_TABLE", "signingledger")),
-            lease_container=_container_name(env.text("SIGNER_LEASE_CONTAINER", "signer-leases")),
             outcome_topic_endpoint=topic,
             referrers_tag_cleanup=env.flag("SIGNER_REFERRERS_TAG_CLEANUP"),
             http_timeout=float(env.integer("SIGNER_HTTP_TIMEOUT_SECONDS", 10)),
@@ -230,13 +225,5 @@ def _table_name(name: str) -> str:
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{2,62}", name):
         raise ConfigurationError(
             f"SIGNER_LEDGER_TABLE: {name!r} is not a valid table name (3-63 letters/digits)"
-        )
-    return name
-
-
-def _container_name(name: str) -> str:
-    if not re.fullmatch(r"[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]", name):
-        raise ConfigurationError(
-            f"SIGNER_LEASE_CONTAINER: {name!r} is not a valid blob container name"
         )
     return name

@@ -29,7 +29,7 @@ from signer.errors import (
     SignerError,
     TransientError,
 )
-from signer.models import Descriptor, Signed, SignRequest
+from signer.models import Descriptor, Failed, Signed, SignRequest
 from signer.options import check_metadata, parse_duration
 from signer.reference import Reference
 from signer.registry import RegistryClient
@@ -233,10 +233,13 @@ def _open_signer(ctx: _Context) -> Signer:
 def _sign_one(service: SigningService, ref: Reference, request: SignRequest) -> _Line:
     """One reference's result (JSON form and one text line); errors become results."""
     try:
-        outcome = service.sign(request)
-    except SignerError as exc:
+        outcome = service.sign(request)[0]
+    except SignerError as exc:  # transient: raised so that a caller can try again
         result: dict[str, Any] = {"reference": str(ref), "status": "failed", "reason": str(exc)}
         return _Line(result, f"failed   {ref}: {exc}", isinstance(exc, TransientError))
+    if isinstance(outcome, Failed):
+        result = {"reference": str(ref), "status": "failed", "reason": outcome.detail}
+        return _Line(result, f"failed   {ref}: {outcome.detail}", outcome.transient)
     if isinstance(outcome, Signed):
         result = {
             "reference": str(ref),

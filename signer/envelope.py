@@ -11,7 +11,7 @@ rejects, plus unknown critical headers, which the specification forbids.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -44,7 +44,7 @@ from signer.mediatypes import (
     SCHEME_X509,
     SCHEME_X509_SIGNING_AUTHORITY,
 )
-from signer.signers.base import Signer
+from signer.signers.base import SigningKey
 from signer.untrusted import UNTRUSTED_INPUT_ERRORS, describe, untrusted
 
 COSE_SIGN1_TAG = 18
@@ -88,28 +88,63 @@ def sig_structure(protected: bytes, payload: bytes) -> bytes:
     return cbor2.dumps(["Signature1", protected, b"", payload])
 
 
-def build_envelope(
+@dataclass(frozen=True)
+class UnsignedEnvelope:
+    """An envelope up to its signature: the protected header is final, so the bytes to sign
+    are known and the signature can be made elsewhere (in parallel with other work)."""
+
+    protected: bytes
+    payload: bytes
+    chain: tuple[x509.Certificate, ...]
+
+    def to_be_signed(self) -> bytes:
+        return sig_structure(self.protected, self.payload)
+
+    def complete(
+        self,
+        signature: bytes,
+        *,
+        signing_agent: str | None = None,
+        timestamp_token: bytes | None = None,
+    ) -> bytes:
+        """The tagged COSE_Sign1 bytes; ``timestamp_token`` is an RFC 3161 TimeStampToken
+        over ``signature`` (unprotected ``io.cncf.notary.timestampSignature``)."""
+        unprotected: dict[Any, bytes] = {
+            X5CHAIN: cbor2.dumps([c.public_bytes(serialization.Encoding.DER) for c in self.chain]),
+        }
+        if signing_agent:
+            unprotected[HEADER_SIGNING_AGENT] = cbor2.dumps(signing_agent)
+        if timestamp_token is not None:
+            unprotected[HEADER_TIMESTAMP_SIGNATURE] = cbor2.dumps(timestamp_token)
+        body = (
+            b"\x84"
+            + cbor2.dumps(self.protected)
+            + _encode_map(unprotected)
+            + cbor2.dumps(self.payload)
+            + cbor2.dumps(signature)
+        )
+        return b"\xd2" + body  # tag 18
+
+
+def prepare_envelope(
     payload: bytes,
-    signer: Signer,
+    key: SigningKey,
     *,
     signing_time: datetime,
     expiry: datetime | None = None,
-    signing_agent: str | None = None,
-    chain: Sequence[x509.Certificate] | None = None,
-) -> bytes:
-    """Sign ``payload`` and return the tagged COSE_Sign1 envelope bytes.
+) -> UnsignedEnvelope:
+    """The protected header for ``key`` (its leaf decides the algorithm) and ``payload``.
 
     ``signing_time`` is truncated to whole seconds (notation writes integer epochs).
-    ``chain`` defaults to the signer's chain; pass it when the caller already holds it.
     """
-    chain = list(chain if chain is not None else signer.certificate_chain())
+    chain = tuple(key.chain)
     if not chain:
         raise EnvelopeError("the signer has no certificate chain")
     leaf_spec = key_spec_of_certificate(chain[0])
-    if leaf_spec != signer.key_spec:
+    if leaf_spec != key.spec:
         raise UnsupportedKeyError(
             f"the leaf certificate's key is {leaf_spec.label} but the signing key is "
-            f"{signer.key_spec.label}"
+            f"{key.spec.label}"
         )
     signing_time = signing_time.astimezone(UTC).replace(microsecond=0)
     crit = [HEADER_SIGNING_SCHEME]
@@ -126,23 +161,20 @@ def build_envelope(
         protected[HEADER_EXPIRY] = _epoch(expiry)
         crit.append(HEADER_EXPIRY)
     protected[CRIT] = cbor2.dumps(crit)
-    protected_bytes = _encode_map(protected)
+    return UnsignedEnvelope(_encode_map(protected), payload, chain)
 
-    signature = signer.sign(sig_structure(protected_bytes, payload))
 
-    unprotected: dict[Any, bytes] = {
-        X5CHAIN: cbor2.dumps([c.public_bytes(serialization.Encoding.DER) for c in chain]),
-    }
-    if signing_agent:
-        unprotected[HEADER_SIGNING_AGENT] = cbor2.dumps(signing_agent)
-    body = (
-        b"\x84"
-        + cbor2.dumps(protected_bytes)
-        + _encode_map(unprotected)
-        + cbor2.dumps(payload)
-        + cbor2.dumps(signature)
-    )
-    return b"\xd2" + body  # tag 18
+def build_envelope(
+    payload: bytes,
+    key: SigningKey,
+    *,
+    signing_time: datetime,
+    expiry: datetime | None = None,
+    signing_agent: str | None = None,
+) -> bytes:
+    """Sign ``payload`` with ``key`` and return the tagged COSE_Sign1 envelope bytes."""
+    unsigned = prepare_envelope(payload, key, signing_time=signing_time, expiry=expiry)
+    return unsigned.complete(key.sign(unsigned.to_be_signed()), signing_agent=signing_agent)
 
 
 @dataclass(frozen=True)

@@ -152,9 +152,14 @@ SkipReason = Literal[
 class Signed:
     subject: Descriptor
     signature: Descriptor  # the signature manifest that was pushed
-    certificate_thumbprints: tuple[str, ...]
+    certificate_thumbprints: tuple[str, ...]  # of the chain in the envelope, leaf first
     referrers_api: bool
+    key_id: str = ""  # the versioned key that signed (Key Vault kid, or file:<path>)
     status: Literal["signed"] = "signed"
+
+    @property
+    def digest(self) -> str:
+        return self.subject.digest
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,28 @@ class Skipped:
     reason: SkipReason
     detail: str
     status: Literal["skipped"] = "skipped"
+    for_digest: str | None = None  # what was asked for when there is no subject
+
+    @property
+    def digest(self) -> str | None:
+        return self.subject.digest if self.subject else self.for_digest
+
+
+@dataclass(frozen=True)
+class Failed:
+    """An attempt that ended in an error; ``transient`` ones are delivered again."""
+
+    subject: Descriptor | None
+    code: str
+    detail: str
+    transient: bool = False
+    for_digest: str | None = None
+    status: Literal["failed"] = "failed"
+
+    @property
+    def digest(self) -> str | None:
+        return self.subject.digest if self.subject else self.for_digest
 
 
 SignOutcome = Signed | Skipped
+Outcome = Signed | Skipped | Failed

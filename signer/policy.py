@@ -1,4 +1,4 @@
-"""Which pushes get signed: repository/tag filters and the loop guard.
+"""Which pushes get signed: repository and tag filters (the loop guard is signer.loopguard).
 
 Patterns are shell globs matched case-sensitively over the whole name
 (``fnmatch.fnmatchcase``); ``*`` also matches ``/``, so ``team-a/*`` covers every
@@ -9,59 +9,10 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from signer.errors import InvalidReferenceError
-from signer.mediatypes import NOTARY_SIGNATURE_ARTIFACT
-from signer.models import Descriptor
-
-_REFERRERS_TAG_RE = re.compile(r"^sha256-[a-f0-9]{64}\Z")
 _GLOB_CHARS_RE = re.compile(r"^[a-z0-9._/*?\[\]!-]+$")
-
-
-def is_referrers_tag(tag: str | None) -> bool:
-    """The tag of a referrers tag-schema index (``sha256-<hex>``)."""
-    return bool(tag) and bool(_REFERRERS_TAG_RE.match(tag or ""))
-
-
-def signature_artifact_reason(manifest: Mapping[str, Any]) -> str | None:
-    """Why a manifest is itself a signature (and must never be signed), or None.
-
-    Both the form notation writes (config mediaType) and the OCI 1.1 form
-    (top-level artifactType) count.
-    """
-    if manifest.get("artifactType") == NOTARY_SIGNATURE_ARTIFACT:
-        return "its artifactType is the Notary signature type"
-    config = manifest.get("config")
-    if isinstance(config, Mapping) and config.get("mediaType") == NOTARY_SIGNATURE_ARTIFACT:
-        return "its config media type is the Notary signature type"
-    return None
-
-
-def first_listed_artifact(manifest: Mapping[str, Any]) -> Descriptor | None:
-    """The first entry when an image index has the shape of a referrers list, else None.
-
-    A referrers tag-schema index lists artifacts, each descriptor carrying its
-    ``artifactType`` (image-spec requires it there) and none a ``platform``; a multi-arch
-    image index lists platform images. The shape alone does not prove it: the caller
-    confirms by reading the entry, which a referrer's ``subject`` gives away.
-    """
-    if "subject" in manifest:
-        return None
-    entries = manifest.get("manifests")
-    if not isinstance(entries, list) or not entries:
-        return None
-    for entry in entries:
-        if not isinstance(entry, Mapping) or "platform" in entry:
-            return None
-        if not isinstance(entry.get("artifactType"), str) or not entry["artifactType"]:
-            return None
-    try:
-        return Descriptor.from_json(entries[0])
-    except InvalidReferenceError:
-        return None  # not a descriptor a registry would have accepted in a referrers list
 
 
 def _matches(name: str, patterns: Sequence[str]) -> bool:

@@ -1,31 +1,50 @@
-"""The signing service: one request in, one typed outcome out.
+"""The signing service: one request in, the whole attempt, typed outcomes out.
 
-resolve -> loop guard -> idempotency -> payload -> envelope -> self-verify -> push,
-after notation-go's ``SignOCI``. The registry's own descriptor is what gets
-signed, never the caller's guess, and nothing is pushed that our own strict
-checks would reject.
+resolve -> loop guard -> lock and idempotency -> payload -> envelope -> self-verify ->
+push (and the children of an index, when asked), after notation-go's ``SignOCI``. The
+registry's own descriptor is what gets signed, never the caller's guess, and nothing is
+pushed that our own strict checks would reject. Progress is reported to a ``Journal``
+(the app's ledger and lock; nothing for the CLI).
+
+The critical path of one push event, with the referrers API (each line one round trip):
+
+1. GET manifest               | and, for a tagged push by digest, the journal's start
+                              | (ledger row + subject lock in one Storage call)
+2. GET referrers (idempotency)| and the Key Vault sign call, made speculatively
+3. POST envelope blob
+4. PUT signature manifest
+5. the journal's finish       (ledger row + lock release in one Storage call)
+
+A speculative signature that turns out not to be needed (the artifact was signed
+already) is discarded unseen; it costs one Key Vault operation on duplicate deliveries
+and saves a round trip on every first one.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from signer import SIGNING_AGENT
+from signer import SIGNING_AGENT, loopguard
 from signer.certs import thumbprint, thumbprints, validate_chain
-from signer.envelope import build_envelope, parse_envelope, verify_envelope_signature
+from signer.envelope import parse_envelope, prepare_envelope, verify_envelope_signature
 from signer.errors import (
+    InternalError,
     InvalidReferenceError,
-    NotFoundError,
     PermanentError,
     SignatureVerificationError,
+    SignerError,
+    TransientError,
 )
-from signer.locking import SubjectLock, no_lock
+from signer.journal import NULL_JOURNAL, Attempt, Journal
 from signer.mediatypes import (
     ANNOTATION_CREATED,
     ANNOTATION_THUMBPRINTS,
@@ -34,42 +53,21 @@ from signer.mediatypes import (
     JWS_MEDIA_TYPE,
     MANIFEST_MEDIA_TYPES,
 )
-from signer.models import Descriptor, Signed, SignOutcome, SignRequest, Skipped
-from signer.payload import build_payload, go_json, parse_payload
-from signer.policy import first_listed_artifact, is_referrers_tag, signature_artifact_reason
-from signer.registry import ReferrerList, RegistryClient, signature_layer
-from signer.signers.base import Signer
+from signer.models import Descriptor, Failed, Outcome, Signed, SignRequest, Skipped
+from signer.payload import build_payload, go_json, parse_payload, read_payload
+from signer.registry import ReferrerList, Registry, signature_layer
+from signer.signers.base import Signer, SigningKey
 from signer.verifier.envelopes import parse as parse_signature
 from signer.verifier.envelopes import verify_integrity
 
-ENVELOPE_MEDIA_TYPES = (COSE_MEDIA_TYPE, JWS_MEDIA_TYPE)
+log = logging.getLogger("signer")
 
+ENVELOPE_MEDIA_TYPES = (COSE_MEDIA_TYPE, JWS_MEDIA_TYPE)
 #: candidates (signatures annotated with our leaf) checked before deciding "already signed":
 #: each costs two reads, and anyone with push rights can add annotated bogus ones
 MAX_IDEMPOTENCY_CANDIDATES = 3
-
-
-class Registry(Protocol):
-    """What the service needs from a registry client (``signer.registry.RegistryClient``)."""
-
-    def resolve(self, repository: str, reference: str) -> Any: ...
-
-    def fetch_manifest(self, repository: str, descriptor: Descriptor) -> bytes: ...
-
-    def list_referrers(self, repository: str, subject: Descriptor) -> ReferrerList: ...
-
-    def fetch_blob(self, repository: str, descriptor: Descriptor) -> bytes: ...
-
-    def push_signature(
-        self,
-        repository: str,
-        subject: Descriptor,
-        envelope: bytes,
-        envelope_media_type: str,
-        annotations: Mapping[str, str],
-        *,
-        fence: Callable[[], None],
-    ) -> Any: ...
+#: threads for the overlapped calls (a start beside a resolve, a sign beside a listing)
+WORKERS = 32
 
 
 def leaf_thumbprint_of(signature: Descriptor) -> str | None:
@@ -79,132 +77,175 @@ def leaf_thumbprint_of(signature: Descriptor) -> str | None:
         return None
     try:
         values = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if isinstance(values, list) and values and isinstance(values[0], str):
         return values[0].lower()
     return None
 
 
+def as_signer_error(exc: Exception, step: str) -> SignerError:
+    """``exc`` itself when it is one of ours; anything else is a bug, logged once with its
+    traceback and then handled as a permanent failure (recorded, acknowledged), so an
+    event can never be redelivered for 24 hours over it or leave a row at "signing"."""
+    if isinstance(exc, SignerError):
+        return exc
+    log.error("internal error while %s", step, exc_info=exc)
+    return InternalError(
+        f"internal error ({type(exc).__name__}) while {step}; recorded and not retried"
+    )
+
+
+def failed(error: SignerError, subject: Descriptor | None, digest: str | None) -> Failed:
+    return Failed(subject, error.code, str(error), isinstance(error, TransientError), digest)
+
+
 class SigningService:
     def __init__(
         self,
         *,
-        registry: Registry | RegistryClient,
+        registry: Registry,
         signer: Signer,
-        lock: SubjectLock = no_lock,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         signing_agent: str = SIGNING_AGENT,
+        sign_index_children: bool = False,
+        speculative_signing: bool = True,
+        executor: ThreadPoolExecutor | None = None,
     ) -> None:
         self._registry = registry
         self._signer = signer
-        self._lock = lock
         self._clock = clock
         self._agent = signing_agent
+        self._children = sign_index_children
+        self._speculate = speculative_signing
+        self._pool = executor or ThreadPoolExecutor(WORKERS, thread_name_prefix="signer")
 
     @property
     def signer(self) -> Signer:
         return self._signer
 
-    def resolve(self, request: SignRequest) -> tuple[Descriptor, Mapping[str, Any]]:
-        resolved = self._registry.resolve(request.repository, request.reference)
-        return resolved.descriptor, resolved.manifest
+    @property
+    def registry(self) -> Registry:
+        return self._registry
 
-    def sign(self, request: SignRequest) -> SignOutcome:
-        """Sign what ``request`` names; Skipped when there is nothing to do."""
-        subject, manifest = self.resolve(request)
-        guard = self.loop_guard(request, subject, manifest)
-        if guard is not None:
-            return guard
-        return self.sign_descriptor(request, subject)
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
 
-    def loop_guard(
-        self, request: SignRequest, subject: Descriptor, manifest: Mapping[str, Any]
-    ) -> Skipped | None:
-        """Skip our own kind: signatures, referrers of any kind, tag-schema indexes."""
-        if is_referrers_tag(request.tag):
-            return Skipped(
-                subject, "is_referrers_index", f"tag {request.tag} is a referrers tag-schema index"
-            )
-        reason = signature_artifact_reason(manifest)
-        if reason is not None:
-            return Skipped(subject, "is_signature", f"artifact is a signature: {reason}")
-        if "subject" in manifest:
-            return Skipped(
-                subject, "is_referrer", "artifact refers to another artifact (it has a subject)"
-            )
-        return self._untagged_referrers_index(request, subject, manifest)
+    # --- the whole attempt ------------------------------------------------------------
 
-    def _untagged_referrers_index(
-        self, request: SignRequest, subject: Descriptor, manifest: Mapping[str, Any]
-    ) -> Skipped | None:
-        """A tag-schema index pushed without its tag (or an earlier one the tag moved off).
+    def sign(self, request: SignRequest, journal: Journal = NULL_JOURNAL) -> list[Outcome]:
+        """Sign what ``request`` names (and the children of an index, when configured).
 
-        Only an index shaped like a referrers list costs the one extra read. A listed
-        artifact with a ``subject``, or one deleted since, means a referrers list: not
-        signed. A transient failure is raised (the event is retried); an entry that cannot
-        be read for another reason proves nothing, and the index is signed like any other.
+        One outcome per artifact, the requested one first; each is in the journal before
+        this returns. A transient failure is journaled and then raised (the platform
+        delivers the event again); everything else is an outcome.
         """
-        if subject.media_type not in INDEX_MEDIA_TYPES:
-            return None
-        first = first_listed_artifact(manifest)
-        if first is None:
-            return None
-        of: str | None = None
-        try:
-            body = self._registry.fetch_manifest(request.repository, first)
-        except NotFoundError:
-            pass  # a listed referrer deleted since: still not an image to sign
-        except PermanentError:
-            return None
-        else:
-            try:
-                entry = json.loads(body)
-            except ValueError:
-                return None
-            referred = entry.get("subject") if isinstance(entry, dict) else None
-            if not isinstance(referred, Mapping):
-                return None  # an index of artifacts a user pushed: signed like any other
-            of = referred.get("digest") if isinstance(referred.get("digest"), str) else None
-        return Skipped(
-            subject,
-            "is_referrers_index",
-            f"image index lists only referrers{f' of {of}' if of else ''} "
-            "(a referrers tag-schema index)",
-        )
+        outcome, manifest = self._attempt(request, journal)
+        outcomes: list[Outcome] = [outcome]
+        subject = outcome.subject
+        signable = not isinstance(outcome, Skipped) or outcome.reason == "already_signed"
+        if self._children and subject is not None and manifest is not None and signable:
+            children, problems = index_children(manifest, subject)
+            for problem in problems:  # recorded; they do not stop the valid children
+                bad = Failed(subject, "invalid_child", problem, for_digest=subject.digest)
+                journal.record(request, bad)
+                outcomes.append(bad)
+            for child in children:
+                child_request = replace(request, reference=child.digest, tag=None)
+                outcomes.append(self._attempt(child_request, journal)[0])
+        return outcomes
 
-    def sign_descriptor(self, request: SignRequest, subject: Descriptor) -> SignOutcome:
-        chain = self._signer.certificate_chain()
-        thumbs = thumbprints(chain)
-        key = f"{request.registry}/{request.repository}@{subject.digest}"
-        with self._lock(key) as hold:
-            referrers = self._registry.list_referrers(request.repository, subject)
-            if not request.force:
-                existing = self._existing_signature(request, subject, referrers, chain[0])
-                if existing is not None:
-                    return Skipped(
-                        subject,
-                        "already_signed",
-                        f"signature {existing.digest} by the current certificate exists",
-                    )
-            envelope, signing_time = self._envelope(request, subject, chain)
-            annotations = {
-                ANNOTATION_THUMBPRINTS: go_json(thumbs),
-                ANNOTATION_CREATED: signing_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            }
-            pushed = self._registry.push_signature(
-                request.repository,
+    def _attempt(
+        self, request: SignRequest, journal: Journal
+    ) -> tuple[Outcome, Mapping[str, Any] | None]:
+        digest = request.reference if ":" in request.reference else None
+        skip = loopguard.by_tag(request.tag, digest)
+        if skip is not None:
+            journal.record(request, skip)
+            return skip, None
+        # A tagged push by digest cannot be one of our own (untagged) signatures, so its
+        # lock and ledger row are taken while the manifest is read, not after.
+        early = (
+            self._pool.submit(journal.started, request, digest) if digest and request.tag else None
+        )
+        attempt: Attempt | None = None
+        subject: Descriptor | None = None
+        manifest: Mapping[str, Any] | None = None
+        try:
+            resolved = self._registry.resolve(request.repository, request.reference)
+            subject, manifest = resolved.descriptor, resolved.manifest
+            attempt = early.result() if early is not None else None
+            early = None
+            skip = loopguard.by_manifest(
                 subject,
-                envelope,
-                COSE_MEDIA_TYPE,
-                annotations,
-                fence=hold.ensure_held,
+                manifest,
+                lambda d: self._registry.fetch_manifest(request.repository, d),
             )
+            if skip is not None:
+                return self._finish(journal, request, attempt, skip), None
+            if attempt is None:
+                attempt = journal.started(request, subject.digest)
+            outcome = self._sign_subject(request, subject, attempt)
+        except Exception as raised:
+            error = as_signer_error(raised, f"signing {request.repository}@{request.reference}")
+            if early is not None:  # resolve failed while the journal was starting
+                attempt = _started_or_none(early)
+            outcome = failed(error, subject, subject.digest if subject else digest)
+            self._finish(journal, request, attempt, outcome)
+            if isinstance(error, TransientError):
+                raise error from None
+            return outcome, None
+        return self._finish(journal, request, attempt, outcome), manifest
+
+    @staticmethod
+    def _finish(
+        journal: Journal, request: SignRequest, attempt: Attempt | None, outcome: Outcome
+    ) -> Outcome:
+        if attempt is not None:
+            attempt.finish(outcome)
+        else:
+            journal.record(request, outcome)
+        return outcome
+
+    def _sign_subject(self, request: SignRequest, subject: Descriptor, attempt: Attempt) -> Outcome:
+        key = self._signer.signing_key()
+        signing_time = self._clock().astimezone(UTC).replace(microsecond=0)
+        expiry = signing_time + request.expiry if request.expiry else None
+        payload = build_payload(subject.plain(), request.user_metadata or None)
+        unsigned = prepare_envelope(payload, key, signing_time=signing_time, expiry=expiry)
+        pending: Future[bytes] | None = None
+        if self._speculate:
+            pending = self._pool.submit(key.sign, unsigned.to_be_signed())
+        if not request.force:
+            referrers = self._registry.list_referrers(request.repository, subject)
+            existing = self._existing_signature(request, subject, referrers, key.chain[0])
+            if existing is not None:
+                return Skipped(
+                    subject,
+                    "already_signed",
+                    f"signature {existing.digest} by the current certificate exists",
+                )
+        signature = pending.result() if pending is not None else key.sign(unsigned.to_be_signed())
+        envelope = unsigned.complete(signature, signing_agent=self._agent)
+        self_verify(envelope, subject, request.user_metadata, key)
+        annotations = {
+            ANNOTATION_THUMBPRINTS: go_json(thumbprints(key.chain)),
+            ANNOTATION_CREATED: signing_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        pushed = self._registry.push_signature(
+            request.repository,
+            subject,
+            envelope,
+            COSE_MEDIA_TYPE,
+            annotations,
+            fence=attempt.ensure_held,
+        )
         return Signed(
             subject=subject,
             signature=pushed.descriptor,
-            certificate_thumbprints=tuple(thumbs),
+            certificate_thumbprints=tuple(thumbprints(key.chain)),
             referrers_api=pushed.referrers_api,
+            key_id=key.key_id,
         )
 
     def _existing_signature(
@@ -238,57 +279,46 @@ class SigningService:
                 return candidate
         return None
 
-    def _envelope(
-        self, request: SignRequest, subject: Descriptor, chain: Sequence[x509.Certificate]
-    ) -> tuple[bytes, datetime]:
-        signing_time = self._clock().astimezone(UTC).replace(microsecond=0)
-        expiry = signing_time + request.expiry if request.expiry else None
-        payload = build_payload(subject.plain(), request.user_metadata or None)
-        envelope = build_envelope(
-            payload,
-            self._signer,
-            signing_time=signing_time,
-            expiry=expiry,
-            signing_agent=self._agent,
-            chain=chain,
-        )
-        self_verify(envelope, subject, request.user_metadata)
-        return envelope, signing_time
 
-    def index_children(
-        self, manifest: Mapping[str, Any], subject: Descriptor
-    ) -> tuple[list[Descriptor], list[str]]:
-        """Child manifests of an image index (platform images, not attestations), and a
-        description of each entry that is not a usable descriptor (those are not signed,
-        and do not stop the others from being signed)."""
-        if subject.media_type not in INDEX_MEDIA_TYPES:
-            return [], []
-        entries = manifest.get("manifests")
-        if not isinstance(entries, list):
-            return [], (
-                []
-                if entries is None
-                else [f"image index {subject.digest}: 'manifests' is not a list"]
+def _started_or_none(early: Future[Attempt]) -> Attempt | None:
+    """The journal's start that ran beside a failed resolve; None if it failed too."""
+    try:
+        return early.result()
+    except Exception:  # storage down as well: the resolve failure is what gets reported
+        return None
+
+
+def index_children(
+    manifest: Mapping[str, Any], subject: Descriptor
+) -> tuple[list[Descriptor], list[str]]:
+    """Child manifests of an image index (platform images, not attestations), and a
+    description of each entry that is not a usable descriptor (those are not signed, and
+    do not stop the others from being signed)."""
+    if subject.media_type not in INDEX_MEDIA_TYPES:
+        return [], []
+    entries = manifest.get("manifests")
+    if not isinstance(entries, list):
+        problem = f"image index {subject.digest}: 'manifests' is not a list"
+        return [], ([] if entries is None else [problem])
+    children: list[Descriptor] = []
+    problems: list[str] = []
+    for n, entry in enumerate(entries):
+        try:
+            child = Descriptor.from_json(entry)
+        except InvalidReferenceError as exc:
+            problems.append(f"image index {subject.digest}, entry {n}: {exc}")
+            continue
+        if child.media_type not in MANIFEST_MEDIA_TYPES:
+            problems.append(
+                f"image index {subject.digest}, entry {n}: {child.digest} is a "
+                f"{child.media_type[:100]!r}, not a manifest"
             )
-        children: list[Descriptor] = []
-        problems: list[str] = []
-        for n, entry in enumerate(entries):
-            try:
-                child = Descriptor.from_json(entry)
-            except InvalidReferenceError as exc:
-                problems.append(f"image index {subject.digest}, entry {n}: {exc}")
-                continue
-            if child.media_type not in MANIFEST_MEDIA_TYPES:
-                problems.append(
-                    f"image index {subject.digest}, entry {n}: {child.digest} is a "
-                    f"{child.media_type[:100]!r}, not a manifest"
-                )
-                continue
-            # buildx attestation manifests ride along in indexes; they are not images
-            if (child.annotations or {}).get("vnd.docker.reference.type"):
-                continue
-            children.append(child)
-        return children, problems
+            continue
+        # buildx attestation manifests ride along in indexes; they are not images
+        if (child.annotations or {}).get("vnd.docker.reference.type"):
+            continue
+        children.append(child)
+    return children, problems
 
 
 def genuine_signature(
@@ -304,7 +334,7 @@ def genuine_signature(
     try:
         envelope = parse_signature(media_type, blob)
         verify_integrity(envelope)
-        target = parse_payload(envelope.payload)
+        target = read_payload(envelope.payload)
     except PermanentError:
         return False
     if envelope.chain[0].public_bytes(Encoding.DER) != leaf.public_bytes(Encoding.DER):
@@ -318,11 +348,17 @@ def genuine_signature(
     return envelope.expiry is None or moment < envelope.expiry
 
 
-def self_verify(envelope: bytes, subject: Descriptor, user_metadata: Mapping[str, str]) -> None:
+def self_verify(
+    envelope: bytes, subject: Descriptor, user_metadata: Mapping[str, str], key: SigningKey
+) -> None:
     """Check our own output the way a strict verifier will, before it leaves the process."""
     parsed = parse_envelope(envelope)
     verify_envelope_signature(parsed)
     validate_chain(parsed.chain, signing_time=parsed.signing_time)
+    if [c.public_bytes(Encoding.DER) for c in parsed.chain] != [
+        c.public_bytes(Encoding.DER) for c in key.chain
+    ]:
+        raise SignatureVerificationError("self-check: the envelope's chain is not the key's")
     target = parse_payload(parsed.payload)
     if target.plain() != subject.plain():
         raise SignatureVerificationError("self-check: payload does not pin the subject descriptor")

@@ -1,5 +1,5 @@
 // The function app's own storage account: Functions host state, the Flex Consumption
-// deployment package, the signer's audit ledger (table) and leases (blobs), and the
+// deployment package, the signer's audit ledger and subject locks (one table), and the
 // Event Grid dead-letter container. Every client reaches it with Microsoft Entra ID:
 // shared-key access is switched off, so there is no account key to leak or rotate.
 
@@ -24,9 +24,6 @@ param skuName string = 'Standard_LRS'
 
 @description('Blob container Flex Consumption reads the app package from.')
 param deploymentContainerName string
-
-@description('Blob container for the signer\'s per-digest leases (SIGNER_LEASE_CONTAINER).')
-param leaseContainerName string
 
 @description('Table for the signer\'s audit ledger (SIGNER_LEDGER_TABLE).')
 param ledgerTableName string
@@ -121,14 +118,6 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
-resource leaseContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
-  parent: blobService
-  name: leaseContainerName
-  properties: {
-    publicAccess: 'None'
-  }
-}
-
 resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: blobService
   name: deadLetterContainerName
@@ -149,7 +138,8 @@ resource ledgerTable 'Microsoft.Storage/storageAccounts/tableServices/tables@202
 
 // The Functions host keeps its keys, timers and host locks in containers it creates
 // itself (azure-webjobs-hosts, azure-webjobs-secrets) and Flex Consumption reads the
-// package with the same identity; the signer's leases need blob lease rights. Storage
+// package with the same identity (the signer itself uses no blobs: its lock is a row of
+// the ledger table). Storage
 // Blob Data Owner on the account is the documented minimum for an identity-based
 // AzureWebJobsStorage. No queue role: this app has no queue, blob or durable triggers.
 resource appBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
@@ -189,6 +179,5 @@ output name string = storage.name
 output id string = storage.id
 output blobEndpoint string = storage.properties.primaryEndpoints.blob
 output deploymentContainerName string = deploymentContainer.name
-output leaseContainerName string = leaseContainer.name
 output deadLetterContainerName string = deadLetterContainer.name
 output ledgerTableName string = ledgerTable.name

@@ -23,6 +23,7 @@ from signer.registry.manifests import (
     signature_layer,
     signature_manifest,
 )
+from signer.registry.protocol import Registry
 from signer.registry.referrers import ReferrerList
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "BearerAuth",
     "PushedSignature",
     "ReferrerList",
+    "Registry",
     "RegistryAuth",
     "RegistryClient",
     "ResolvedManifest",

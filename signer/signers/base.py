@@ -1,9 +1,14 @@
 """The signer interface, after notation-go's ``signature.Signer``.
 
-The envelope code hands over the exact to-be-signed bytes (the COSE Sig_structure)
-and gets back the raw signature: RSASSA-PSS with salt length = hash length, or
-ECDSA as fixed-length r||s. Whether the key is a local PEM or an Azure Key Vault
-key is invisible above this line.
+A signer hands out a ``SigningKey``: one immutable key version with the certificate chain
+that goes with it, its spec (which decides the algorithm) and its versioned id. The
+envelope is built from that key and signed by it, so the chain in the envelope, the key
+that signed and the id in the audit ledger always belong together, even when the
+certificate rotates in between (notation-core-go: ``Sign(payload) -> (signature,
+certificates)``). ``sign`` takes the exact to-be-signed bytes (the COSE Sig_structure) and
+returns the raw signature: RSASSA-PSS with salt length = hash length, or ECDSA as
+fixed-length r||s. Whether the key is a local PEM or an Azure Key Vault key is invisible
+above this line.
 """
 
 from __future__ import annotations
@@ -15,21 +20,31 @@ from cryptography import x509
 from signer.algorithms import KeySpec
 
 
-class Signer(Protocol):
+class SigningKey(Protocol):
     @property
-    def key_spec(self) -> KeySpec:
-        """Spec of the signing key; decides the algorithm."""
+    def spec(self) -> KeySpec: ...
+
+    @property
+    def chain(self) -> tuple[x509.Certificate, ...]:
+        """Leaf first, then intermediates, then the root."""
         ...
 
     @property
     def key_id(self) -> str:
-        """A stable, non-secret name of the key (for the audit ledger)."""
-        ...
-
-    def certificate_chain(self) -> list[x509.Certificate]:
-        """Leaf first, then intermediates, then the root (may be cached by the signer)."""
+        """The versioned, non-secret name of this key (for the audit ledger)."""
         ...
 
     def sign(self, data: bytes) -> bytes:
-        """Sign ``data`` (hashing it with the key spec's hash) and return the raw signature."""
+        """Sign ``data`` (hashing it with the spec's hash); the raw signature."""
+        ...
+
+
+class Signer(Protocol):
+    @property
+    def key_id(self) -> str:
+        """The configured key (versionless when the latest version is followed)."""
+        ...
+
+    def signing_key(self) -> SigningKey:
+        """The key version to sign with now (loaded, cached and refreshed by the signer)."""
         ...

@@ -8,9 +8,10 @@ signature must verify with the leaf certificate's public key. That last check al
 the vault key and the certificate belong together, at no extra round trip.
 
 The certificate chain is read once and re-read after ``refresh_seconds``, so a new
-certificate version (rotation) is picked up without a restart. A thread that called
-``certificate_chain()`` keeps signing with that chain's key version for its next ``sign()``,
-so a rotation between the two calls cannot produce a signature the chain does not match.
+certificate version (rotation) is picked up without a restart. ``signing_key()`` hands out
+one version (``VaultKey``: chain, spec, versioned kid and the client for that key) and a
+signature is made by that version, so a rotation in between cannot produce a signature its
+chain does not match.
 If a refresh fails while a chain is cached, the cached one keeps serving (with a warning)
 for ``stale_grace_seconds``; after that the refresh error is raised.
 """
@@ -58,8 +59,21 @@ _REFRESH_RETRY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
-class _KeyState:
-    """One certificate version: its chain and the client that signs with its key."""
+class _SignPolicy:
+    """How a sign call is retried (the SDK does not retry a POST that lost its answer)."""
+
+    vault_url: str
+    attempts: int
+    retry_delay: float
+    sleep: Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class VaultKey:
+    """One certificate version: its chain, its key's client, its versioned kid (a SigningKey).
+
+    Immutable: a signature made with it is by this version whatever rotates meanwhile.
+    """
 
     kid: str  # versioned
     version: str
@@ -67,6 +81,80 @@ class _KeyState:
     spec: KeySpec
     client: CryptographyClient
     loaded_at: float
+    policy: _SignPolicy
+
+    @property
+    def key_id(self) -> str:
+        return self.kid
+
+    def sign(self, data: bytes) -> bytes:
+        """One Key Vault sign call over the digest of ``data``, its answer checked."""
+        alg = self.spec.algorithm
+        digest = alg.digest(data)
+        signature, wire = self._sign_digest(alg, digest)
+        if wire.get("kid") is not None and not same_key_id(str(wire.get("kid")), self.kid):
+            raise KeyVaultError(
+                f"Key Vault signed with key {wire.get('kid')} but {self.kid} was asked for"
+            )
+        if wire.get("alg") is not None and wire.get("alg") != alg.name:
+            raise KeyVaultError(
+                f"Key Vault signed with algorithm {wire.get('alg')} but {alg.name} was asked for"
+            )
+        if not verifies(self.chain[0], alg, digest, signature):
+            raise KeyVaultError(
+                f"the signature from {self.kid} does not verify with the leaf certificate's "
+                f"public key ({alg.name})"
+            )
+        return signature
+
+    def _sign_digest(self, alg: Algorithm, digest: bytes) -> tuple[bytes, dict[str, Any]]:
+        """One sign call, repeated only when the connection dropped (signing is idempotent)."""
+        op = operation(f"sign with {self.kid}", "keys/sign", self.policy.vault_url)
+        wire: dict[str, Any] = {}
+
+        def capture(response: PipelineResponse[Any, Any]) -> None:
+            # SignResult reports the kid/alg that were *asked* for; the answer's are here
+            http = response.http_response
+            request = response.http_request
+            if request.method == "POST" and http.status_code == 200:
+                try:
+                    body = json.loads(http.text())
+                except (ValueError, RecursionError):
+                    return
+                if isinstance(body, dict):
+                    wire.clear()
+                    wire.update({k: body.get(k) for k in ("kid", "alg")})
+
+        attempts = self.policy.attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                result = self.client.sign(
+                    SignatureAlgorithm(alg.name), digest, raw_response_hook=capture
+                )
+            except ServiceResponseError as exc:
+                if attempt < attempts:
+                    _log.warning(
+                        "Key Vault sign with %s lost its connection (%s); retrying (%d/%d)",
+                        self.kid,
+                        type(exc).__name__,
+                        attempt,
+                        attempts,
+                    )
+                    self.policy.sleep(self.policy.retry_delay * attempt)
+                    continue
+                raise translate(exc, op) from None
+            except AzureError as exc:
+                raise translate(exc, op) from None
+            if not same_key_id(result.key_id, self.kid):
+                raise KeyVaultError(
+                    f"Key Vault signed with key {result.key_id} but {self.kid} was asked for"
+                )
+            if result.algorithm != alg.name:
+                raise KeyVaultError(
+                    f"Key Vault signed with {result.algorithm} but {alg.name} was asked for"
+                )
+            return bytes(result.signature), wire
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class KeyVaultSigner:
@@ -112,10 +200,8 @@ class KeyVaultSigner:
         self._ca_bundle_path = Path(ca_bundle_path) if ca_bundle_path else None
         self._refresh_seconds = float(refresh_seconds)
         self._grace_seconds = float(stale_grace_seconds)
-        self._sign_attempts = sign_attempts
-        self._sign_retry_delay = sign_retry_delay
+        self._sign_policy = _SignPolicy(self._id.vault_url, sign_attempts, sign_retry_delay, sleep)
         self._clock = clock
-        self._sleep = sleep
         self._credential = credential
         self._sdk_options: dict[str, Any] = {
             "connection_verify": connection_verify,
@@ -133,56 +219,20 @@ class KeyVaultSigner:
             if self._source in (ChainSource.SECRET, ChainSource.AUTO)
             else None
         )
-        self._state: _KeyState | None = None
+        self._state: VaultKey | None = None
         self._next_refresh = 0.0
         self._lock = threading.Lock()
-        self._local = threading.local()
 
     # --- Signer protocol ---------------------------------------------------------------
-
-    @property
-    def key_spec(self) -> KeySpec:
-        return self._pinned_or_current().spec
 
     @property
     def key_id(self) -> str:
         """The configured key id (versionless when the latest version is followed)."""
         return self._id.key_id
 
-    @property
-    def signing_key_id(self) -> str:
-        """The versioned kid for the audit ledger: the one this thread last signed with."""
-        state: _KeyState | None = getattr(self._local, "pinned", None)
-        state = state or getattr(self._local, "signed", None)
-        return (state or self._current()).kid
-
-    def certificate_chain(self) -> list[x509.Certificate]:
-        state = self._current()
-        self._local.pinned = state
-        return list(state.chain)
-
-    def sign(self, data: bytes) -> bytes:
-        state: _KeyState | None = self._local.__dict__.pop("pinned", None)
-        if state is None:
-            state = self._current()
-        alg = state.spec.algorithm
-        digest = alg.digest(data)
-        signature, wire = self._sign_digest(state, alg, digest)
-        if wire.get("kid") is not None and not same_key_id(str(wire.get("kid")), state.kid):
-            raise KeyVaultError(
-                f"Key Vault signed with key {wire.get('kid')} but {state.kid} was asked for"
-            )
-        if wire.get("alg") is not None and wire.get("alg") != alg.name:
-            raise KeyVaultError(
-                f"Key Vault signed with algorithm {wire.get('alg')} but {alg.name} was asked for"
-            )
-        if not verifies(state.chain[0], alg, digest, signature):
-            raise KeyVaultError(
-                f"the signature from {state.kid} does not verify with the leaf certificate's "
-                f"public key ({alg.name})"
-            )
-        self._local.signed = state
-        return signature
+    def signing_key(self) -> VaultKey:
+        """The current certificate version (loaded on first use, re-read when due)."""
+        return self._current()
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -205,65 +255,9 @@ class KeyVaultSigner:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # --- signing ---------------------------------------------------------------------------
-
-    def _sign_digest(
-        self, state: _KeyState, alg: Algorithm, digest: bytes
-    ) -> tuple[bytes, dict[str, Any]]:
-        """One sign call, repeated only when the connection dropped (signing is idempotent)."""
-        op = operation(f"sign with {state.kid}", "keys/sign", self._id.vault_url)
-        wire: dict[str, Any] = {}
-
-        def capture(response: PipelineResponse[Any, Any]) -> None:
-            # SignResult reports the kid/alg that were *asked* for; the answer's are here
-            http = response.http_response
-            request = response.http_request
-            if request.method == "POST" and http.status_code == 200:
-                try:
-                    body = json.loads(http.text())
-                except ValueError:
-                    return
-                if isinstance(body, dict):
-                    wire.clear()
-                    wire.update({k: body.get(k) for k in ("kid", "alg")})
-
-        for attempt in range(1, self._sign_attempts + 1):
-            try:
-                result = state.client.sign(
-                    SignatureAlgorithm(alg.name), digest, raw_response_hook=capture
-                )
-            except ServiceResponseError as exc:
-                if attempt < self._sign_attempts:
-                    _log.warning(
-                        "Key Vault sign with %s lost its connection (%s); retrying (%d/%d)",
-                        state.kid,
-                        type(exc).__name__,
-                        attempt,
-                        self._sign_attempts,
-                    )
-                    self._sleep(self._sign_retry_delay * attempt)
-                    continue
-                raise translate(exc, op) from None
-            except AzureError as exc:
-                raise translate(exc, op) from None
-            if not same_key_id(result.key_id, state.kid):
-                raise KeyVaultError(
-                    f"Key Vault signed with key {result.key_id} but {state.kid} was asked for"
-                )
-            if result.algorithm != alg.name:
-                raise KeyVaultError(
-                    f"Key Vault signed with {result.algorithm} but {alg.name} was asked for"
-                )
-            return bytes(result.signature), wire
-        raise AssertionError("unreachable")  # pragma: no cover
-
     # --- chain and key version -----------------------------------------------------------
 
-    def _pinned_or_current(self) -> _KeyState:
-        pinned: _KeyState | None = getattr(self._local, "pinned", None)
-        return pinned if pinned is not None else self._current()
-
-    def _current(self) -> _KeyState:
+    def _current(self) -> VaultKey:
         state = self._state
         if state is not None and (self._id.version or self._clock() < self._next_refresh):
             return state
@@ -281,7 +275,7 @@ class KeyVaultSigner:
         finally:
             self._lock.release()
 
-    def _refresh(self, state: _KeyState) -> _KeyState:
+    def _refresh(self, state: VaultKey) -> VaultKey:
         now = self._clock()
         if now < self._next_refresh and self._state is not None:
             return self._state
@@ -290,13 +284,13 @@ class KeyVaultSigner:
         except SignerError as exc:
             return self._serve_stale(state, now, exc)
         if fresh.version != state.version:
-            # threads that pinned the old state finish with its client; it closes when collected
+            # signatures in progress finish with the old key's client; it closes when collected
             _log.info("Key Vault certificate rotated: now signing with %s", fresh.kid)
         self._state = fresh
         self._next_refresh = now + self._refresh_seconds
         return fresh
 
-    def _serve_stale(self, state: _KeyState, now: float, exc: SignerError) -> _KeyState:
+    def _serve_stale(self, state: VaultKey, now: float, exc: SignerError) -> VaultKey:
         if now - state.loaded_at >= self._refresh_seconds + self._grace_seconds:
             raise exc
         _log.warning(
@@ -308,7 +302,7 @@ class KeyVaultSigner:
         self._next_refresh = now + min(_REFRESH_RETRY_SECONDS, self._refresh_seconds)
         return state
 
-    def _load(self, previous: _KeyState | None) -> _KeyState:
+    def _load(self, previous: VaultKey | None) -> VaultKey:
         cert = self._get_certificate()
         version = (cert.properties.version if cert.properties else None) or ""
         if self._id.version and version != self._id.version:
@@ -335,7 +329,9 @@ class KeyVaultSigner:
             client = previous.client
         else:
             client = self._crypto_client(expected_kid, version, leaf)
-        return _KeyState(expected_kid, version, tuple(chain), spec, client, self._clock())
+        return VaultKey(
+            expected_kid, version, tuple(chain), spec, client, self._clock(), self._sign_policy
+        )
 
     def _crypto_client(self, kid: str, version: str, leaf: x509.Certificate) -> CryptographyClient:
         """A client for one key version, given the key so that it never fetches it itself.

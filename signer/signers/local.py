@@ -52,7 +52,7 @@ class LocalSigner:
                 "the private key does not match the leaf certificate (first in the chain)"
             )
         self._key = private_key
-        self._chain = list(chain)
+        self._chain = tuple(chain)
         self._spec = spec
         self._key_id = key_id
 
@@ -78,15 +78,20 @@ class LocalSigner:
         return cls(key, load_pem_chain(chain_pem, str(chain_path)), key_id=f"file:{key_path}")
 
     @property
-    def key_spec(self) -> KeySpec:
+    def spec(self) -> KeySpec:
         return self._spec
 
     @property
     def key_id(self) -> str:
         return self._key_id
 
-    def certificate_chain(self) -> list[x509.Certificate]:
-        return list(self._chain)
+    @property
+    def chain(self) -> tuple[x509.Certificate, ...]:
+        return self._chain
+
+    def signing_key(self) -> LocalSigner:
+        """A local key has one version: itself (immutable after construction)."""
+        return self
 
     def sign(self, data: bytes) -> bytes:
         alg = self._spec.algorithm

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from scripts.sample_events import push_event
-from shared import leases
+from shared import ledger as ledger_module
 from shared.settings import Settings
 from signer.certs import thumbprint
 from signer.errors import ConfigurationError, TransientError
@@ -174,7 +175,7 @@ def test_an_index_naming_a_deleted_manifest_is_repaired_not_retried_for_ever(
 
 
 class _Clock:
-    """The leases module's clock, with a jump: what a frozen VM sees when it thaws."""
+    """The ledger module's clock, with a jump: what a frozen VM sees when it thaws."""
 
     def __init__(self) -> None:
         self.offset = 0.0
@@ -192,26 +193,34 @@ class _Clock:
 def test_a_worker_paused_past_its_lease_writes_nothing(
     make_app: MakeApp, repository_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The first worker lists, then freezes for 70 s; meanwhile a second worker (its clock
+    past the first one's 60 s lock) takes the lock over and signs. The first one thaws:
+    its fence finds the lock taken and nothing is written: one signature, never two."""
     clock = _Clock()
-    monkeypatch.setattr(leases, "time", clock)
-    app = make_app()
-    image = app.pusher.push_image(repository_name, "v1")
-    registry = app.handlers.service._registry
+    monkeypatch.setattr(ledger_module, "time", clock)
+    first = make_app()
+    second = make_app()
+    second.handlers.ledger.clock = lambda: datetime.now(UTC) + timedelta(seconds=70)
+    image = first.pusher.push_image(repository_name, "v1")
+    event = _event(first, repository_name, image)
+    registry = first.handlers.service.registry
     listed = registry.list_referrers
 
-    def list_then_pause(*args: Any, **kwargs: Any) -> Any:
+    def list_then_freeze(*args: Any, **kwargs: Any) -> Any:
         result = listed(*args, **kwargs)
-        clock.offset += 70.0  # paused for longer than the 60 s lease after listing
+        with monkeypatch.context() as thawed:  # the other worker's clock is not frozen
+            thawed.setattr(ledger_module, "time", time)
+            second.handlers.on_event(event["id"], event["eventType"], event["data"])
+        clock.offset += 70.0
         return result
 
-    monkeypatch.setattr(registry, "list_referrers", list_then_pause)
+    monkeypatch.setattr(registry, "list_referrers", list_then_freeze)
     with pytest.raises(TransientError, match="nothing is written"):
-        app.deliver(_event(app, repository_name, image))
-    assert app.signatures(repository_name, image.digest, image.size, OCI_MANIFEST) == []
+        first.handlers.on_event(event["id"], event["eventType"], event["data"])
 
-    monkeypatch.setattr(registry, "list_referrers", listed)
-    app.deliver(_event(app, repository_name, image))  # the redelivery signs, once
-    assert len(app.signatures(repository_name, image.digest, image.size, OCI_MANIFEST)) == 1
+    signatures = first.signatures(repository_name, image.digest, image.size, OCI_MANIFEST)
+    assert len(signatures) == 1  # the second worker's, and no other
+    assert sorted(r["status"] for r in first.history(image.digest)) == ["failed", "signed"]
 
 
 # --- finding 5: ordinary pushes that used to crash the handler ---------------------------

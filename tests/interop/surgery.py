@@ -18,7 +18,7 @@ from typing import Any, Literal
 import cbor2
 
 from signer.envelope import sig_structure
-from signer.signers.base import Signer
+from signer.signers.base import SigningKey
 
 Where = Literal["protected", "unprotected"]
 Pairs = list[tuple[bytes, bytes]]  # (encoded label, encoded value), in order, repeats allowed
@@ -121,8 +121,8 @@ class Draft:
     def to_be_signed(self) -> bytes:
         return sig_structure(self.protected_header(), self.payload)
 
-    def resign(self, signer: Signer) -> None:
-        self.signature = signer.sign(self.to_be_signed())
+    def resign(self, key: SigningKey) -> None:
+        self.signature = key.sign(self.to_be_signed())
 
     def encode(self) -> bytes:
         items = (

@@ -58,7 +58,6 @@ def _mutated(
         signer,
         signing_time=signing_time,
         signing_agent=SIGNING_AGENT,
-        chain=chain,
     )
     draft = Draft.parse(envelope)
     mutation.edit(draft, Context(chain, descriptor.to_json(), signing_time))

@@ -126,7 +126,6 @@ def app_environment(
         "SIGNER_LOCAL_KEY": str(dev["key"]),
         "SIGNER_LOCAL_CERT_CHAIN": str(dev["chain"]),
         "SIGNER_LEDGER_TABLE": names.table,
-        "SIGNER_LEASE_CONTAINER": names.container,
         "AzureWebJobsStorage": connection_string,
     }
 

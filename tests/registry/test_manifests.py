@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from signer.loopguard import signature_artifact_reason
 from signer.mediatypes import NOTARY_SIGNATURE_ARTIFACT, OCI_EMPTY, OCI_MANIFEST
 from signer.models import Descriptor
-from signer.policy import signature_artifact_reason
 from signer.registry.manifests import (
     descriptor_json,
     digest_of,

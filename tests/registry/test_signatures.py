@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from signer.loopguard import signature_artifact_reason
 from signer.mediatypes import (
     COSE_MEDIA_TYPE,
     EMPTY_JSON_DIGEST,
@@ -16,7 +17,6 @@ from signer.mediatypes import (
     OCI_MANIFEST,
 )
 from signer.models import Descriptor
-from signer.policy import signature_artifact_reason
 from signer.registry import RegistryClient, referrers_tag
 from signer.registry.manifests import digest_of
 from tests.registry.conftest import ANNOTATIONS, ClientFactory, Target, subject_of

@@ -102,7 +102,6 @@ def acr_app(
             "SIGNER_LOCAL_KEY": str(dev_certificate["key"]),
             "SIGNER_LOCAL_CERT_CHAIN": str(dev_certificate["chain"]),
             "SIGNER_LEDGER_TABLE": storage_names.table,
-            "SIGNER_LEASE_CONTAINER": storage_names.container,
             "AzureWebJobsStorage": azurite_connection_string,
         }
     )

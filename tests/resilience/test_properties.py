@@ -11,20 +11,19 @@ queries) with a Result or an HTTP status, never an exception other than a transi
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from azure.data.tables import TableClient
 from hypothesis import HealthCheck, assume, given
 from hypothesis import strategies as st
 
 from scripts.devcert import ensure_dev_certificate
 from shared.handlers import Handlers
-from shared.ledger import Ledger
+from shared.ledger import LOCK_PREFIX, Ledger
 from shared.outcomes import NullPublisher
 from shared.settings import Settings
+from shared.tables import Operation, Table
 from signer.errors import InvalidEventError, InvalidReferenceError, NotFoundError
 from signer.events import CHART_PUSHED, IMAGE_PUSHED, parse_push_event
 from signer.models import Descriptor
@@ -192,14 +191,24 @@ def test_a_bad_character_anywhere_is_rejected(
 
 
 class MemoryLedger(Ledger):
-    """The real ledger's entity building and sanitising, kept in a list instead of a table."""
+    """The real ledger's rows, journal and lock logic, kept in memory instead of a table."""
 
     def __init__(self) -> None:
-        super().__init__(cast(TableClient, None))
-        self.rows: list[dict[str, Any]] = []
+        super().__init__(cast(Table, None))
+        self.rows: list[dict[str, Any]] = []  # attempt rows (lock rows are not kept)
 
-    def write(self, entity: Mapping[str, Any], *, upsert: bool = False) -> None:
-        self.rows.append(dict(entity))
+    def write(self, operations: list[Operation]) -> list[str | None]:
+        for operation in operations:
+            entity = dict(operation.entity)
+            if str(entity["RowKey"]).startswith(LOCK_PREFIX):
+                continue
+            if operation.kind == "insert":
+                self.rows.append(entity)
+            elif operation.kind == "merge":
+                for row in self.rows:
+                    if row["RowKey"] == entity["RowKey"]:
+                        row.update(entity)
+        return ["*"] * len(operations)
 
     def history(
         self,
@@ -214,6 +223,8 @@ class MemoryLedger(Ledger):
 
 class NothingThere:
     """A registry in which every lookup misses."""
+
+    registry = HOST
 
     def resolve(self, repository: str, reference: str) -> Any:
         raise NotFoundError(f"manifest {repository}@{reference} not found")

@@ -175,15 +175,15 @@ def test_key_vault_bearer_tokens_and_private_key(
         **keyvault_server.client_options(),
     )
     with signer:
-        readable.call(lambda: signer.sign(b"payload"))
-        readable.add(repr(signer.certificate_chain()))
+        readable.call(lambda: signer.signing_key().sign(b"payload"))
+        readable.add(repr(list(signer.signing_key().chain)))
         keyvault_server.denied.add("keys/sign")
-        readable.call(lambda: signer.sign(b"payload"))
+        readable.call(lambda: signer.signing_key().sign(b"payload"))
         keyvault_server.denied.clear()
         keyvault_server.inject("sign", "503", times=5)
-        readable.call(lambda: signer.sign(b"payload"))
+        readable.call(lambda: signer.signing_key().sign(b"payload"))
         keyvault_server.inject("sign", "reset", times=5)
-        readable.call(lambda: signer.sign(b"payload"))
+        readable.call(lambda: signer.signing_key().sign(b"payload"))
 
     secret_book.add_msi(msi_server)
     secret_book.add_key_file(dev_certificate["key"])

@@ -404,7 +404,7 @@ class _Handler(FaultyHandler):
         trickle = rule.seconds if rule is not None and rule.action == "trickle" else 0.0
         self._relay(method, answer, trickle)
 
-    do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _serve  # noqa: N815
+    do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = do_MERGE = _serve  # noqa: N815
 
     def _read_body(self) -> bytes | None:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":

@@ -46,8 +46,10 @@ def test_signer_with_a_user_assigned_identity(
     signer = make_signer(
         kv, kv.key_id("k"), credential=build_credential(CLIENT_ID), chain_source="secret"
     )
-    chain = signer.certificate_chain()
-    verify_notary_signature(chain[0], signer.key_spec, b"x", signer.sign(b"x"))
+    chain = list(signer.signing_key().chain)
+    verify_notary_signature(
+        chain[0], signer.signing_key().spec, b"x", signer.signing_key().sign(b"x")
+    )
 
     assert msi_server.requests
     assert {r.client_id for r in msi_server.requests} == {CLIENT_ID}

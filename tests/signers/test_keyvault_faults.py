@@ -22,7 +22,7 @@ def signer(keyvault_server: KeyVaultServer) -> KeyVaultSigner:
     kv = keyvault_server
     kv.add_certificate("k", vectors.private_key("rsa3072"), vectors.chain("rsa3072"))
     signer = make_signer(kv, kv.key_id("k"), chain_source="secret", retry_total=2)
-    signer.sign(b"warm-up")
+    signer.signing_key().sign(b"warm-up")
     kv.reset_counts()
     return signer
 
@@ -32,14 +32,14 @@ def ec_signer(keyvault_server: KeyVaultServer) -> KeyVaultSigner:
     kv = keyvault_server
     kv.add_certificate("e", vectors.private_key("ec-p521"), vectors.chain("ec-p521"))
     signer = make_signer(kv, kv.key_id("e"), chain_source="secret")
-    signer.sign(b"warm-up")
+    signer.signing_key().sign(b"warm-up")
     kv.reset_counts()
     return signer
 
 
 def _check(signer: KeyVaultSigner, signature: bytes) -> None:
-    chain = signer.certificate_chain()
-    verify_notary_signature(chain[0], signer.key_spec, DATA, signature)
+    chain = list(signer.signing_key().chain)
+    verify_notary_signature(chain[0], signer.signing_key().spec, DATA, signature)
 
 
 @pytest.mark.parametrize("which", ["signer", "ec_signer"])
@@ -49,7 +49,7 @@ def test_answer_for_another_key_is_rejected(
     chosen: KeyVaultSigner = request.getfixturevalue(which)
     keyvault_server.inject("sign", "wrong_kid")
     with pytest.raises(KeyVaultError, match=r"signed with key .* but .* was asked for"):
-        chosen.sign(DATA)
+        chosen.signing_key().sign(DATA)
     assert keyvault_server.count("sign") == 1  # a wrong answer is not retried
 
 
@@ -60,7 +60,7 @@ def test_answer_with_another_algorithm_is_rejected(
     chosen: KeyVaultSigner = request.getfixturevalue(which)
     keyvault_server.inject("sign", "wrong_alg")
     with pytest.raises(KeyVaultError, match=r"algorithm .* but .* was asked for"):
-        chosen.sign(DATA)
+        chosen.signing_key().sign(DATA)
 
 
 @pytest.mark.parametrize("which", ["signer", "ec_signer"])
@@ -71,7 +71,7 @@ def test_signature_made_with_another_algorithm_is_caught_by_verification(
     chosen: KeyVaultSigner = request.getfixturevalue(which)
     keyvault_server.inject("sign", "wrong_alg_silent")
     with pytest.raises(KeyVaultError, match="does not verify"):
-        chosen.sign(DATA)
+        chosen.signing_key().sign(DATA)
 
 
 def test_throttling_with_retry_after_is_waited_out(
@@ -79,7 +79,7 @@ def test_throttling_with_retry_after_is_waited_out(
 ) -> None:
     keyvault_server.inject("sign", "throttle", retry_after=1)
     started = time.monotonic()
-    signature = signer.sign(DATA)
+    signature = signer.signing_key().sign(DATA)
     assert time.monotonic() - started >= 0.9  # the SDK honoured Retry-After
     assert keyvault_server.count("sign") == 2
     _check(signer, signature)
@@ -89,7 +89,7 @@ def test_dropped_connection_on_sign_is_retried(
     keyvault_server: KeyVaultServer, signer: KeyVaultSigner
 ) -> None:
     keyvault_server.inject("sign", "reset")
-    signature = signer.sign(DATA)
+    signature = signer.signing_key().sign(DATA)
     assert keyvault_server.count("sign") == 2
     _check(signer, signature)
 
@@ -99,7 +99,7 @@ def test_connection_dropping_every_time_is_transient_after_bounded_attempts(
 ) -> None:
     keyvault_server.inject("sign", "reset", times=10)
     with pytest.raises(TransientKeyVaultError, match="network error"):
-        signer.sign(DATA)
+        signer.signing_key().sign(DATA)
     assert keyvault_server.count("sign") == 3  # sign_attempts
 
 
@@ -107,9 +107,9 @@ def test_read_timeout_on_sign_is_retried(keyvault_server: KeyVaultServer) -> Non
     kv = keyvault_server
     kv.add_certificate("k", vectors.private_key("ec-p256"), vectors.chain("ec-p256"))
     signer = make_signer(kv, kv.key_id("k"), chain_source="secret", read_timeout=0.3)
-    signer.sign(b"warm-up")
+    signer.signing_key().sign(b"warm-up")
     kv.inject("sign", "delay", seconds=1.0)
-    signature = signer.sign(DATA)
+    signature = signer.signing_key().sign(DATA)
     assert kv.count("sign") == 3  # warm-up, the slow one, the retry
     _check(signer, signature)
 
@@ -120,7 +120,7 @@ def test_persistent_server_errors_are_transient(
 ) -> None:
     keyvault_server.inject("sign", status, times=10)  # type: ignore[arg-type]
     with pytest.raises(TransientKeyVaultError, match=f"HTTP {status}"):
-        signer.sign(DATA)
+        signer.signing_key().sign(DATA)
     assert keyvault_server.count("sign") == 3  # the SDK's retry_total=2, nothing more
 
 
@@ -129,7 +129,7 @@ def test_persistent_throttling_is_transient(
 ) -> None:
     keyvault_server.inject("sign", "throttle", times=10, retry_after=0)
     with pytest.raises(TransientKeyVaultError, match="HTTP 429"):
-        signer.sign(DATA)
+        signer.signing_key().sign(DATA)
 
 
 @pytest.mark.parametrize(
@@ -148,7 +148,7 @@ def test_missing_permission_is_permanent_and_named(
     kv.denied.add(permission)
     signer = make_signer(kv, kv.key_id("k"), chain_source="secret")
     with pytest.raises(KeyVaultError) as caught:
-        signer.sign(DATA)
+        signer.signing_key().sign(DATA)
     assert permission in str(caught.value)
     assert role in str(caught.value)
     assert "HTTP 403" in str(caught.value)
@@ -159,7 +159,7 @@ def test_key_without_a_certificate_is_not_found(keyvault_server: KeyVaultServer)
     kv.add_key("plain", vectors.private_key("ec-p256"))
     signer = make_signer(kv, kv.key_id("plain"))
     with pytest.raises(KeyVaultError, match="read certificate plain: not found"):
-        signer.sign(DATA)
+        signer.signing_key().sign(DATA)
 
 
 def test_token_endpoint_down_is_transient(
@@ -170,7 +170,7 @@ def test_token_endpoint_down_is_transient(
     msi_server.fail_next(times=20, status=500)
     signer = make_signer(kv, kv.key_id("k"))
     with pytest.raises(TransientKeyVaultError, match="access token"):
-        signer.sign(DATA)
+        signer.signing_key().sign(DATA)
 
 
 def test_error_messages_carry_no_token_or_key_material(
@@ -179,10 +179,10 @@ def test_error_messages_carry_no_token_or_key_material(
     kv = keyvault_server
     kv.add_certificate("k", vectors.private_key("rsa4096"), vectors.chain("rsa4096"))
     signer = make_signer(kv, kv.key_id("k"), chain_source="secret")
-    signer.sign(b"warm-up")
+    signer.signing_key().sign(b"warm-up")
     kv.denied.add("keys/sign")
     with pytest.raises(KeyVaultError) as caught:
-        signer.sign(DATA)
+        signer.signing_key().sign(DATA)
     text = str(caught.value)
     issued = list(msi_server._issued)  # the bearer tokens in play
     assert issued and not any(t in text for t in issued)

@@ -40,7 +40,7 @@ def _rotating_signer(kv: KeyVaultServer, clock: FakeClock) -> tuple[KeyVaultSign
         stale_grace_seconds=1200,
         clock=clock,
     )
-    signer.sign(b"warm-up")
+    signer.signing_key().sign(b"warm-up")
     return signer, first
 
 
@@ -52,16 +52,16 @@ def test_rotation_is_picked_up_after_the_refresh_interval(
     second = kv.add_certificate("k", vectors.private_key("ec-p384"), vectors.chain("ec-p384"))
 
     clock.now += 599
-    assert signer.certificate_chain() == list(vectors.chain("rsa3072"))
-    assert signer.signing_key_id == kv.key_id("k", first)
+    assert list(signer.signing_key().chain) == list(vectors.chain("rsa3072"))
+    assert signer.signing_key().key_id == kv.key_id("k", first)
 
     clock.now += 2
-    chain = signer.certificate_chain()
-    signature = signer.sign(DATA)
+    chain = list(signer.signing_key().chain)
+    signature = signer.signing_key().sign(DATA)
 
     assert chain == list(vectors.chain("ec-p384"))
-    assert signer.signing_key_id == kv.key_id("k", second)
-    verify_notary_signature(chain[0], signer.key_spec, DATA, signature)
+    assert signer.signing_key().key_id == kv.key_id("k", second)
+    verify_notary_signature(chain[0], signer.signing_key().spec, DATA, signature)
     assert kv.count("get_key") == 2  # a new CryptographyClient for the new version
     assert kv.count("get_certificate") == 2
 
@@ -72,32 +72,32 @@ def test_refresh_without_rotation_keeps_the_client(
     kv = keyvault_server
     signer, _ = _rotating_signer(kv, clock)
     clock.now += 601
-    signer.sign(DATA)
+    signer.signing_key().sign(DATA)
     assert kv.count("get_certificate") == 2
     assert kv.count("get_key") == 1
 
 
-def test_a_thread_signs_with_the_key_of_the_chain_it_fetched(
+def test_a_key_taken_before_a_rotation_signs_with_its_own_version(
     keyvault_server: KeyVaultServer, clock: FakeClock
 ) -> None:
-    """Rotation between certificate_chain() and sign() must not mix key and chain."""
+    """Rotation between taking the key and signing must not mix key and chain."""
     kv = keyvault_server
     signer, _ = _rotating_signer(kv, clock)
-    chain = signer.certificate_chain()  # this thread now holds the RSA-3072 version
-    spec = signer.key_spec
+    key = signer.signing_key()  # the RSA-3072 version: its chain goes into the envelope
     kv.add_certificate("k", vectors.private_key("ec-p384"), vectors.chain("ec-p384"))
     clock.now += 601
 
     other: list[object] = []
-    worker = threading.Thread(target=lambda: other.extend(signer.certificate_chain()))
+    worker = threading.Thread(target=lambda: other.extend(signer.signing_key().chain))
     worker.start()
     worker.join()
-    signature = signer.sign(DATA)
+    signature = key.sign(DATA)
 
     assert other == list(vectors.chain("ec-p384"))  # the other thread saw the rotation
-    verify_notary_signature(chain[0], spec, DATA, signature)
-    # and the next signature of this thread moves on to the new version
-    assert signer.certificate_chain() == list(vectors.chain("ec-p384"))
+    assert key.chain == vectors.chain("rsa3072")
+    verify_notary_signature(key.chain[0], key.spec, DATA, signature)
+    # and the next key handed out is the new version
+    assert signer.signing_key().chain == vectors.chain("ec-p384")
 
 
 def test_refresh_failure_serves_the_cached_chain_for_the_grace_period(
@@ -109,23 +109,23 @@ def test_refresh_failure_serves_the_cached_chain_for_the_grace_period(
 
     clock.now += 601
     with caplog.at_level(logging.WARNING, logger="signer.signers.keyvault"):
-        signature = signer.sign(DATA)
-    verify_notary_signature(vectors.chain("rsa3072")[0], signer.key_spec, DATA, signature)
+        signature = signer.signing_key().sign(DATA)
+    verify_notary_signature(vectors.chain("rsa3072")[0], signer.signing_key().spec, DATA, signature)
     assert "could not refresh" in caplog.text
     attempts = kv.count("get_certificate")
 
     clock.now += 30  # failed refreshes are retried at most once a minute
-    signer.sign(DATA)
+    signer.signing_key().sign(DATA)
     assert kv.count("get_certificate") == attempts
 
     clock.now = 1000 + 600 + 1200  # refresh interval + grace since the last good load
     with pytest.raises(TransientKeyVaultError, match="HTTP 503"):
-        signer.sign(DATA)
+        signer.signing_key().sign(DATA)
 
     kv.clear_faults()
     clock.now += 61
-    signer.sign(DATA)  # recovers once the vault answers again
-    assert signer.signing_key_id == kv.key_id("k", first)
+    signer.signing_key().sign(DATA)  # recovers once the vault answers again
+    assert signer.signing_key().key_id == kv.key_id("k", first)
 
 
 def test_sixteen_threads_share_one_signer(keyvault_server: KeyVaultServer) -> None:
@@ -135,8 +135,10 @@ def test_sixteen_threads_share_one_signer(keyvault_server: KeyVaultServer) -> No
 
     def one(i: int) -> None:
         data = b"payload %d" % i
-        chain = signer.certificate_chain()
-        verify_notary_signature(chain[0], signer.key_spec, data, signer.sign(data))
+        chain = list(signer.signing_key().chain)
+        verify_notary_signature(
+            chain[0], signer.signing_key().spec, data, signer.signing_key().sign(data)
+        )
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         list(pool.map(one, range(160)))

@@ -29,12 +29,12 @@ def test_signature_verifies_with_the_leaf_for_every_key_type(
         keyvault_server, keyvault_server.key_id(name), chain_source="secret"
     )
 
-    chain = signer.certificate_chain()
-    signature = signer.sign(DATA)
+    chain = list(signer.signing_key().chain)
+    signature = signer.signing_key().sign(DATA)
 
-    assert signer.key_spec.label == label
+    assert signer.signing_key().spec.label == label
     assert chain == list(vectors.chain(name))
-    verify_notary_signature(chain[0], signer.key_spec, DATA, signature)
+    verify_notary_signature(chain[0], signer.signing_key().spec, DATA, signature)
 
 
 def test_one_vault_call_per_signature_once_warm(
@@ -43,13 +43,15 @@ def test_one_vault_call_per_signature_once_warm(
     kv = keyvault_server
     kv.add_certificate("k", vectors.private_key("ec-p256"), vectors.chain("ec-p256"))
     signer = make_signer(kv, kv.key_id("k"), chain_source="secret")
-    signer.sign(b"warm-up")
+    signer.signing_key().sign(b"warm-up")
     assert kv.count("get_key") == 1  # the CryptographyClient fetched the key once
     kv.reset_counts()
 
     for i in range(10):
-        chain = signer.certificate_chain()
-        verify_notary_signature(chain[0], signer.key_spec, b"%d" % i, signer.sign(b"%d" % i))
+        chain = list(signer.signing_key().chain)
+        verify_notary_signature(
+            chain[0], signer.signing_key().spec, b"%d" % i, signer.signing_key().sign(b"%d" % i)
+        )
 
     assert dict(kv.counts) == {"sign": 10}
     assert msi_server.calls == 1  # one token, cached by the credential
@@ -61,12 +63,12 @@ def test_versionless_id_signs_with_the_latest_version(keyvault_server: KeyVaultS
     latest = kv.add_certificate("k", vectors.private_key("ec-p384"), vectors.chain("ec-p384"))
     signer = make_signer(kv, kv.key_id("k"), chain_source="secret")
 
-    signature = signer.sign(DATA)
+    signature = signer.signing_key().sign(DATA)
 
-    assert signer.signing_key_id == kv.key_id("k", latest)
+    assert signer.signing_key().key_id == kv.key_id("k", latest)
     assert signer.key_id == kv.key_id("k")
-    assert signer.key_spec.label == "EC-384"
-    verify_notary_signature(vectors.chain("ec-p384")[0], signer.key_spec, DATA, signature)
+    assert signer.signing_key().spec.label == "EC-384"
+    verify_notary_signature(vectors.chain("ec-p384")[0], signer.signing_key().spec, DATA, signature)
     assert ("POST", f"/keys/k/{latest}/sign", 200) in kv.log
 
 
@@ -77,11 +79,11 @@ def test_versioned_id_pins_that_version(keyvault_server: KeyVaultServer, kind: s
     kv.add_certificate("k", vectors.private_key("ec-p384"), vectors.chain("ec-p384"))
     signer = make_signer(kv, f"{kv.url}/{kind}/k/{first}", chain_source="secret")
 
-    signature = signer.sign(DATA)
+    signature = signer.signing_key().sign(DATA)
 
-    assert signer.signing_key_id == kv.key_id("k", first)
-    assert signer.key_spec.label == "RSA-3072"
-    verify_notary_signature(vectors.chain("rsa3072")[0], signer.key_spec, DATA, signature)
+    assert signer.signing_key().key_id == kv.key_id("k", first)
+    assert signer.signing_key().spec.label == "RSA-3072"
+    verify_notary_signature(vectors.chain("rsa3072")[0], signer.signing_key().spec, DATA, signature)
     assert ("GET", f"/certificates/k/{first}", 200) in kv.log
 
 
@@ -93,8 +95,10 @@ def test_self_signed_chain_from_the_certificates_api_only(
     kv.add_certificate("self", vectors.private_key(name), vectors.chain(name))
     signer = make_signer(kv, kv.key_id("self"))  # chain source defaults to "certificate"
 
-    chain = signer.certificate_chain()
-    verify_notary_signature(chain[0], signer.key_spec, DATA, signer.sign(DATA))
+    chain = list(signer.signing_key().chain)
+    verify_notary_signature(
+        chain[0], signer.signing_key().spec, DATA, signer.signing_key().sign(DATA)
+    )
 
     assert chain == list(vectors.chain(name))
     assert kv.count("get_secret") == 0
@@ -107,7 +111,7 @@ def test_certificate_source_rejects_a_ca_issued_certificate(
     kv.add_certificate("k", vectors.private_key("ec-p256"), vectors.chain("ec-p256"))
     signer = make_signer(kv, kv.key_id("k"), chain_source="certificate")
     with pytest.raises(CertificateError, match="not self-signed"):
-        signer.certificate_chain()
+        list(signer.signing_key().chain)
 
 
 @pytest.mark.parametrize("secret_format", ["pem", "pkcs12"])
@@ -127,7 +131,7 @@ def test_chain_from_the_secret_is_ordered_leaf_first(
     )
     signer = make_signer(kv, kv.key_id("k"), chain_source="secret")
 
-    chain = signer.certificate_chain()
+    chain = list(signer.signing_key().chain)
 
     assert chain == list(vectors.chain("rsa3072"))
     assert kv.count("get_secret") == 1
@@ -143,8 +147,10 @@ def test_ca_bundle_source(keyvault_server: KeyVaultServer, tmp_path: Path) -> No
     )
     signer = make_signer(kv, kv.key_id("k"), chain_source="ca-bundle", ca_bundle_path=bundle)
 
-    chain = signer.certificate_chain()
-    verify_notary_signature(chain[0], signer.key_spec, DATA, signer.sign(DATA))
+    chain = list(signer.signing_key().chain)
+    verify_notary_signature(
+        chain[0], signer.signing_key().spec, DATA, signer.signing_key().sign(DATA)
+    )
 
     assert chain == list(full)
     assert kv.count("get_secret") == 0
@@ -160,7 +166,7 @@ def test_ca_bundle_that_does_not_reach_a_root(
     bundle.write_bytes(full[1].public_bytes(serialization.Encoding.PEM))  # no root
     signer = make_signer(kv, kv.key_id("k"), chain_source="ca-bundle", ca_bundle_path=bundle)
     with pytest.raises(CertificateError, match="self-signed root"):
-        signer.certificate_chain()
+        list(signer.signing_key().chain)
 
 
 def test_key_and_certificate_that_do_not_belong_together(
@@ -172,7 +178,7 @@ def test_key_and_certificate_that_do_not_belong_together(
     kv.add_certificate("k", stranger, vectors.chain("rsa2048-chain"))
     signer = make_signer(kv, kv.key_id("k"), chain_source="secret")
     with pytest.raises(KeyVaultError, match="is not the key of its certificate"):
-        signer.sign(DATA)
+        signer.signing_key().sign(DATA)
     assert kv.count("sign") == 0
 
 
@@ -185,7 +191,7 @@ def test_without_keys_get_a_foreign_key_is_caught_by_verification(
     kv.add_certificate("k", stranger, vectors.chain("rsa2048-chain"))
     signer = make_signer(kv, kv.key_id("k"), chain_source="secret")
     with pytest.raises(KeyVaultError, match="does not verify with the leaf"):
-        signer.sign(DATA)
+        signer.signing_key().sign(DATA)
 
 
 def test_signing_works_without_keys_get(keyvault_server: KeyVaultServer) -> None:
@@ -195,8 +201,10 @@ def test_signing_works_without_keys_get(keyvault_server: KeyVaultServer) -> None
     kv.add_certificate("k", vectors.private_key("ec-p256"), vectors.chain("ec-p256"))
     signer = make_signer(kv, kv.key_id("k"), chain_source="secret")
     for i in range(3):
-        chain = signer.certificate_chain()
-        verify_notary_signature(chain[0], signer.key_spec, b"%d" % i, signer.sign(b"%d" % i))
+        chain = list(signer.signing_key().chain)
+        verify_notary_signature(
+            chain[0], signer.signing_key().spec, b"%d" % i, signer.signing_key().sign(b"%d" % i)
+        )
     assert kv.count("sign") == 3
     assert kv.count("get_key") == 2  # the signer's try, then the SDK's once (403 remembered)
 
@@ -251,10 +259,12 @@ def test_auto_uses_a_self_signed_certificate_alone_without_the_secret(
     kv.denied.add("secrets/get")  # certificates/get is all a self-signed certificate needs
     signer = make_signer(kv, kv.key_id("k"))  # no chain source given: auto
 
-    chain = signer.certificate_chain()
+    chain = list(signer.signing_key().chain)
 
     assert chain == list(vectors.chain("rsa2048-selfsigned"))
-    verify_notary_signature(chain[0], signer.key_spec, DATA, signer.sign(DATA))
+    verify_notary_signature(
+        chain[0], signer.signing_key().spec, DATA, signer.signing_key().sign(DATA)
+    )
     assert kv.count("get_secret") == 0
 
 
@@ -271,7 +281,7 @@ def test_auto_reads_a_ca_issued_chain_from_the_secret(
     )
     signer = make_signer(kv, kv.key_id("k"), chain_source="auto")
 
-    assert signer.certificate_chain() == list(vectors.chain("rsa3072"))
+    assert list(signer.signing_key().chain) == list(vectors.chain("rsa3072"))
     assert kv.count("get_secret") == 1
 
 
@@ -284,7 +294,7 @@ def test_auto_without_secrets_get_names_the_permission_and_the_alternative(
     signer = make_signer(kv, kv.key_id("k"))
 
     with pytest.raises(KeyVaultError) as raised:
-        signer.certificate_chain()
+        list(signer.signing_key().chain)
 
     message = str(raised.value)
     assert "CA-issued" in message and "HTTP 403" in message
@@ -301,7 +311,7 @@ def test_auto_with_an_incomplete_chain_in_the_secret_names_the_fix(
     signer = make_signer(kv, kv.key_id("k"))
 
     with pytest.raises(CertificateError, match="no issuer found") as raised:
-        signer.certificate_chain()
+        list(signer.signing_key().chain)
     assert "SIGNER_CERT_CHAIN_SOURCE=ca-bundle" in str(raised.value)
 
 
@@ -312,7 +322,7 @@ def test_the_explicit_certificate_source_names_the_other_choices(
     kv.add_certificate("k", vectors.private_key("rsa3072"), vectors.chain("rsa3072"))
     signer = make_signer(kv, kv.key_id("k"), chain_source="certificate")
     with pytest.raises(CertificateError) as raised:
-        signer.certificate_chain()
+        list(signer.signing_key().chain)
     assert "--self-signed" in str(raised.value) and "SIGNER_CERT_CHAIN_SOURCE=auto" in str(
         raised.value
     )

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from signer.loopguard import first_listed_artifact, is_referrers_tag, signature_artifact_reason
 from signer.mediatypes import NOTARY_SIGNATURE_ARTIFACT, OCI_EMPTY, OCI_MANIFEST
 from signer.models import Descriptor
-from signer.policy import (
-    PushFilter,
-    first_listed_artifact,
-    is_referrers_tag,
-    signature_artifact_reason,
-)
+from signer.policy import PushFilter
 
 
 @pytest.mark.parametrize(

@@ -40,7 +40,6 @@ def test_defaults() -> None:
     assert s.chain_refresh_seconds == 3600
     assert s.expiry is None
     assert s.ledger_table == "signingledger"
-    assert s.lease_container == "signer-leases"
     assert s.http_timeout == 10.0
     assert s.storage.connection_string == "UseDevelopmentStorage=true"
 
@@ -65,7 +64,6 @@ def test_identity_based_storage() -> None:
         AzureWebJobsStorage__clientId="cid",
     )
     assert s.storage.connection_string is None
-    assert s.storage.blob_service_uri == "https://acct.blob.core.windows.net"
     assert s.storage.table_service_uri == "https://acct.table.core.windows.net"
     assert s.storage.client_id == "cid"
 
@@ -91,7 +89,6 @@ def test_identity_based_storage() -> None:
         ({"SIGNER_USER_METADATA": "env"}, "SIGNER_USER_METADATA: 'env' is not key=value"),
         ({"SIGNER_USER_METADATA": "a=1,a=2"}, "given twice"),
         ({"SIGNER_LEDGER_TABLE": "bad-name"}, "SIGNER_LEDGER_TABLE"),
-        ({"SIGNER_LEASE_CONTAINER": "Bad_Name"}, "SIGNER_LEASE_CONTAINER"),
         ({"SIGNER_OUTCOME_TOPIC_ENDPOINT": "http://x"}, "must be an https:// URL"),
         ({"AzureWebJobsStorage": "<unset>"}, "AzureWebJobsStorage"),
     ],

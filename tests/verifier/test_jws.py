@@ -50,10 +50,10 @@ def make_jws(
     """A JWS signed the way notation signs one (signature over protected.payload)."""
     prot = b64url(json.dumps(PROTECTED if protected is None else protected).encode())
     body = b64url(build_payload(VECTOR.subject) if payload is None else payload)
-    signature = signer.sign(f"{prot}.{body}".encode())
+    signature = signer.signing_key().sign(f"{prot}.{body}".encode())
     chain = [
         base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode()
-        for c in signer.certificate_chain()
+        for c in list(signer.signing_key().chain)
     ]
     hdr = {"x5c": chain, "io.cncf.notary.signingAgent": SIGNING_AGENT}
     if header is not None:
