@@ -95,3 +95,30 @@ def test_a_dangling_entry_after_the_first_hundred_is_repaired_not_retried_for_ev
     assert row["status"] == "signed", row
     listed = [m["digest"] for m in _tag_index(app, repository_name, image)["manifests"]]
     assert row["signatureDigest"] in listed and gone not in listed
+
+
+def test_cleanup_deletes_only_a_superseded_referrers_index_not_any_tagged_manifest(
+    make_app: MakeApp, repository_name: str
+) -> None:
+    """With SIGNER_REFERRERS_TAG_CLEANUP the signer deletes, by digest, whatever manifest
+    the ``sha256-<subject>`` tag pointed at before its write. Anyone with push rights (no
+    delete rights) can point that tag at the bytes of someone else's image index (say the
+    release index ``app:release``); the next signature of the subject then deletes that
+    manifest, and the registry drops every tag on it: push rights become delete rights,
+    exercised with the signer's identity."""
+    app = make_app(SIGNER_REFERRERS_TAG_CLEANUP="true")
+    release, _children = app.pusher.push_index(repository_name, "release")
+    image = app.pusher.push_image(repository_name, "v1")
+    # the attacker: the release index's own bytes, tagged as the referrers tag of ``image``
+    app.pusher.push_manifest(
+        repository_name, referrers_tag(image.digest), release.content, OCI_INDEX
+    )
+
+    app.deliver(_event(app, repository_name, image))
+
+    answer = app.pusher.session.get(
+        f"{app.pusher.base_url}/v2/{repository_name}/manifests/release",
+        headers={"Accept": OCI_INDEX},
+        timeout=10,
+    )
+    assert answer.status_code == 200, "the signer deleted the release index (and its tag)"
