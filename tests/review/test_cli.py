@@ -4,6 +4,7 @@ unusable configuration (an encrypted key, a key that does not match the chain)."
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,10 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519
 
 from signer.cli import EXIT_USAGE, main
 
-KEYS = {
-    "ed25519": lambda: ed25519.Ed25519PrivateKey.generate(),
+KEYS: dict[
+    str, Callable[[], ed25519.Ed25519PrivateKey | dsa.DSAPrivateKey | ec.EllipticCurvePrivateKey]
+] = {
+    "ed25519": ed25519.Ed25519PrivateKey.generate,
     "dsa": lambda: dsa.generate_private_key(2048),
     "secp192r1": lambda: ec.generate_private_key(ec.SECP192R1()),
 }

@@ -12,12 +12,13 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from signer.errors import SignerError
-from signer.registry import BasicAuth
-from tests.registry.conftest import ClientFactory
+from signer.registry import AcrAuth, BasicAuth
+from tests.registry.conftest import ClientFactory, FakeCredential
 from tests.servers.docker_registry import DockerRegistry
 from tests.servers.fault_proxy import Answer, FaultProxy
 from tests.servers.images import ImagePusher
 from tests.servers.loopback import BackgroundServer, LoopbackHTTPServer
+from tests.servers.oci_registry import EXCHANGE, OciRegistry
 from tests.servers.recorder import RecordingServer
 
 USER = ("signer", "hunter2-registry-password")
@@ -117,3 +118,16 @@ def test_one_redirected_challenge_does_not_capture_the_client_for_ever(
 
     assert resolved.descriptor.digest.startswith("sha256:")
     assert len(token_thief.arrivals) == before
+
+
+def test_an_entra_token_never_travels_over_plain_http(make_client: ClientFactory) -> None:
+    """``SIGNER_INSECURE_REGISTRY`` (or ``--insecure-registry``) with Entra auth (the CLI's
+    default for ``*.azurecr.io``) posts the identity's Entra ID token, whose audience is
+    every registry the identity can reach, to ``http://<registry>/oauth2/exchange`` in
+    clear text. Plain http exists for local test registries; an Entra token has no
+    business there, and anyone on the path takes it."""
+    with OciRegistry(auth="acr") as registry:
+        client = make_client(registry.host, AcrAuth(FakeCredential()), insecure=True)
+        with pytest.raises(SignerError):
+            client.resolve("app", "v1")
+        assert registry.count("POST", EXCHANGE) == 0, "the Entra token was posted over http"
