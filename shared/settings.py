@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal, cast
 
+from signer.connect import check_entra_transport
 from signer.errors import ConfigurationError, InvalidReferenceError
 from signer.options import parse_duration, parse_metadata
 from signer.policy import PushFilter
@@ -140,6 +141,8 @@ class Settings:
             else "anonymous"
         )
         auth = env.choice("SIGNER_REGISTRY_AUTH", default_auth, ("entra", "basic", "anonymous"))
+        if auth == "entra":
+            check_entra_transport(registry, env.flag("SIGNER_INSECURE_REGISTRY"))
         username = env.optional("SIGNER_REGISTRY_USERNAME")
         password = env.optional("SIGNER_REGISTRY_PASSWORD")
         if auth == "basic" and not (username and password):

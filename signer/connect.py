@@ -10,6 +10,7 @@ from typing import Literal
 from azure.core.credentials import TokenCredential
 
 from signer.errors import ConfigurationError
+from signer.http.urls import is_loopback
 from signer.registry import AcrAuth, AnonymousAuth, BasicAuth, RegistryAuth, RegistryClient
 from signer.signers.base import Signer
 from signer.signers.local import LocalSigner
@@ -28,10 +29,20 @@ class RegistryOptions:
     referrers_tag_cleanup: bool = False
 
 
+def check_entra_transport(registry: str, insecure: bool) -> None:
+    """Entra auth over plain http only to a loopback stand-in: the token goes in clear."""
+    if insecure and not is_loopback(registry):
+        raise ConfigurationError(
+            f"Entra ID registry auth over plain http to {registry} would send the identity's "
+            "token in clear text: use https, or basic/anonymous auth for a local registry"
+        )
+
+
 def registry_auth(
     options: RegistryOptions, credential: Callable[[], TokenCredential]
 ) -> RegistryAuth:
     if options.auth == "entra":
+        check_entra_transport(options.registry, options.insecure)
         return AcrAuth(credential())
     if options.auth == "basic":
         if not (options.username and options.password):

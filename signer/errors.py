@@ -65,7 +65,10 @@ class InternalError(PermanentError):
 # --- keys, certificates, envelopes -------------------------------------------
 
 
-class UnsupportedKeyError(PermanentError):
+class UnsupportedKeyError(ConfigurationError):
+    """A key type or size the Notary Project does not allow: whoever chose it must change it
+    (the CLI exits 2). A signature made with one fails verification (not this error)."""
+
     code = "unsupported_key"
 
 

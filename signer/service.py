@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography import x509
@@ -66,6 +66,13 @@ ENVELOPE_MEDIA_TYPES = (COSE_MEDIA_TYPE, JWS_MEDIA_TYPE)
 #: candidates (signatures annotated with our leaf) checked before deciding "already signed":
 #: each costs two reads, and anyone with push rights can add annotated bogus ones
 MAX_IDEMPOTENCY_CANDIDATES = 3
+#: an existing signature's envelope is read only up to this size (ours are a few KiB)
+MAX_CANDIDATE_BLOB = 1024 * 1024
+#: children of one image index signed at most (platform images: a few dozen at most)
+MAX_INDEX_CHILDREN = 128
+#: an existing signature still counts when it stays valid at least this long (or half the
+#: expiry asked for): one about to expire is renewed, not trusted until it lapses
+RENEWAL_MARGIN = timedelta(days=1)
 #: threads for the overlapped calls (a start beside a resolve, a sign beside a listing)
 WORKERS = 32
 
@@ -218,7 +225,7 @@ class SigningService:
             pending = self._pool.submit(key.sign, unsigned.to_be_signed())
         if not request.force:
             referrers = self._registry.list_referrers(request.repository, subject)
-            existing = self._existing_signature(request, subject, referrers, key.chain[0])
+            existing = self._existing_signature(request, subject, referrers, key)
             if existing is not None:
                 return Skipped(
                     subject,
@@ -253,16 +260,19 @@ class SigningService:
         request: SignRequest,
         subject: Descriptor,
         referrers: ReferrerList,
-        leaf: x509.Certificate,
+        key: SigningKey,
     ) -> Descriptor | None:
-        """A listed signature that really is a valid one by ``leaf`` over ``subject``, or None.
+        """A listed signature that really is a valid one by ``key`` over ``subject``, or None.
 
         The thumbprint annotation picks the candidates (it costs nothing to read), but anyone
-        who can push may write it on a bogus referrer: a candidate counts only when its
-        envelope verifies, its leaf is ours, its payload pins this subject with the requested
-        metadata, and it has not expired. A candidate that is gone or garbage does not count.
+        who can push may write it on a bogus referrer, or push a copy of one of ours with a
+        chain a verifier rejects: a candidate counts only when its envelope verifies, its
+        whole chain is our key's and passes the certificate rules, its payload pins this
+        subject with the requested metadata, and it stays valid for a while. A candidate
+        that is gone, too large or garbage does not count (the artifact is signed again).
         """
-        ours = thumbprint(leaf)
+        ours = thumbprint(key.chain[0])
+        needed = request.expiry / 2 if request.expiry else RENEWAL_MARGIN
         candidates = [d for d in referrers.signatures if leaf_thumbprint_of(d) == ours]
         for candidate in candidates[:MAX_IDEMPOTENCY_CANDIDATES]:
             what = f"signature manifest {request.repository}@{candidate.digest}"
@@ -270,12 +280,14 @@ class SigningService:
                 layer = signature_layer(
                     self._registry.fetch_manifest(request.repository, candidate), what
                 )
-                if layer.media_type not in ENVELOPE_MEDIA_TYPES:
+                if layer.media_type not in ENVELOPE_MEDIA_TYPES or layer.size > MAX_CANDIDATE_BLOB:
                     continue
                 blob = self._registry.fetch_blob(request.repository, layer)
             except PermanentError:
                 continue  # deleted since the listing, or not a signature at all
-            if genuine_signature(blob, layer.media_type, subject, leaf, request.user_metadata):
+            if genuine_signature(
+                blob, layer.media_type, subject, key.chain, request.user_metadata, valid_for=needed
+            ):
                 return candidate
         return None
 
@@ -302,6 +314,7 @@ def index_children(
         return [], ([] if entries is None else [problem])
     children: list[Descriptor] = []
     problems: list[str] = []
+    seen: set[str] = set()
     for n, entry in enumerate(entries):
         try:
             child = Descriptor.from_json(entry)
@@ -315,8 +328,15 @@ def index_children(
             )
             continue
         # buildx attestation manifests ride along in indexes; they are not images
-        if (child.annotations or {}).get("vnd.docker.reference.type"):
+        if (child.annotations or {}).get("vnd.docker.reference.type") or child.digest in seen:
             continue
+        seen.add(child.digest)
+        if len(children) == MAX_INDEX_CHILDREN:
+            problems.append(
+                f"image index {subject.digest} lists more than {MAX_INDEX_CHILDREN} child "
+                "manifests; the rest are not signed"
+            )
+            break
         children.append(child)
     return children, problems
 
@@ -325,27 +345,34 @@ def genuine_signature(
     blob: bytes,
     media_type: str,
     subject: Descriptor,
-    leaf: x509.Certificate,
+    chain: Sequence[x509.Certificate],
     user_metadata: Mapping[str, str],
     *,
+    valid_for: timedelta = timedelta(0),
     now: datetime | None = None,
 ) -> bool:
-    """True when ``blob`` is a valid, unexpired signature by ``leaf`` over ``subject``."""
+    """True when ``blob`` is a valid signature with exactly ``chain`` over ``subject`` that
+    stays valid for ``valid_for`` more."""
+    moment = now or datetime.now(UTC)
     try:
         envelope = parse_signature(media_type, blob)
+        if _der(envelope.chain) != _der(chain):
+            return False  # another leaf, or our leaf with a chain a verifier rejects
         verify_integrity(envelope)
+        validate_chain(envelope.chain, signing_time=envelope.signing_time)
         target = read_payload(envelope.payload)
     except PermanentError:
-        return False
-    if envelope.chain[0].public_bytes(Encoding.DER) != leaf.public_bytes(Encoding.DER):
         return False
     if target.plain() != subject.plain():
         return False
     annotations = target.annotations or {}
     if any(annotations.get(k) != v for k, v in user_metadata.items()):
         return False
-    moment = now or datetime.now(UTC)
-    return envelope.expiry is None or moment < envelope.expiry
+    return envelope.expiry is None or moment + valid_for < envelope.expiry
+
+
+def _der(chain: Sequence[x509.Certificate]) -> list[bytes]:
+    return [c.public_bytes(Encoding.DER) for c in chain]
 
 
 def self_verify(
@@ -355,9 +382,7 @@ def self_verify(
     parsed = parse_envelope(envelope)
     verify_envelope_signature(parsed)
     validate_chain(parsed.chain, signing_time=parsed.signing_time)
-    if [c.public_bytes(Encoding.DER) for c in parsed.chain] != [
-        c.public_bytes(Encoding.DER) for c in key.chain
-    ]:
+    if _der(parsed.chain) != _der(key.chain):
         raise SignatureVerificationError("self-check: the envelope's chain is not the key's")
     target = parse_payload(parsed.payload)
     if target.plain() != subject.plain():

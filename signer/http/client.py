@@ -16,6 +16,7 @@ import http.client
 import re
 import ssl
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -176,9 +177,16 @@ class HttpClient:
         except UnsafeUrlError as exc:
             raise TransportError(FailureKind.UNSAFE, str(exc)) from None
         current, target = url, first
+        ends = time.monotonic() + self.timeout  # one deadline for the request and its redirects
         for _ in range(MAX_REDIRECTS + 1):
             response = self._once(
-                method, current, target, headers=send_headers, body=body, max_body=max_body
+                method,
+                current,
+                target,
+                headers=send_headers,
+                body=body,
+                max_body=max_body,
+                seconds=ends - time.monotonic(),
             )
             if not follow or response.status not in _REDIRECTS:
                 return response
@@ -210,10 +218,13 @@ class HttpClient:
         headers: Mapping[str, str],
         body: bytes | None,
         max_body: int,
+        seconds: float,
     ) -> HttpResponse:
+        if seconds <= 0:
+            raise _out_of_time(self.timeout)
         manager = self._manager(origin)
-        timeout = urllib3.Timeout(connect=self.timeout, read=self.timeout)
-        with deadline(self.timeout) as attempt:
+        timeout = urllib3.Timeout(connect=seconds, read=seconds)
+        with deadline(seconds) as attempt:
             raw: urllib3.BaseHTTPResponse | None = None
             try:
                 raw = manager.urlopen(

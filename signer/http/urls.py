@@ -71,6 +71,18 @@ def origin_of(url: str) -> Origin:
     return Origin(scheme, host, port if port is not None else _DEFAULT_PORTS[scheme])
 
 
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: traffic that never leaves the machine."""
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    name = name.strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def resolve(base: str, reference: str) -> str:
     """``reference`` (absolute, or relative to ``base``) as an absolute URL, checked."""
     if not isinstance(reference, str) or len(reference) > MAX_URL_LENGTH:

@@ -13,6 +13,7 @@ from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError, ClientAuthenticationError
 
 from signer.errors import AuthenticationError, TransientRegistryError
+from signer.http.urls import is_loopback
 from signer.registry.auth import AuthRequest
 from signer.registry.response import HttpResponse
 from signer.registry.tokens import TokenCache, token_from_json
@@ -72,6 +73,12 @@ class AcrAuth:
         )
 
     def _exchange(self, request: AuthRequest) -> tuple[str, float]:
+        if request.base_url.startswith("http://") and not is_loopback(request.registry):
+            # the Entra token's audience is every registry the identity may reach
+            raise AuthenticationError(
+                f"refusing to send an Entra ID token over plain http to {request.registry}: "
+                "Entra auth needs an https registry (plain http only on loopback)"
+            )
         try:
             entra = self._credential.get_token(self._entra_scope).token
         except ClientAuthenticationError as exc:

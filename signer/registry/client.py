@@ -68,7 +68,8 @@ MAX_BLOB_SIZE = 32 * 1024 * 1024
 MAX_REFERRER_PAGES = 50
 BLOB_RACE_PAUSE = 0.2  # seconds before a manifest PUT is sent again after BLOB_UNKNOWN
 _SUBJECT_LOCKS = 1024  # in-process index locks kept before the table is reset
-MAX_DANGLING_CHECKS = 100  # listed referrers checked for existence when a PUT names a gone one
+MAX_DANGLING_CHECKS = 1000  # listed referrers checked for existence when a PUT names a gone one
+MAX_REFERRERS_BYTES = 8 * 1024 * 1024  # all pages of one listing together
 MANIFEST_ACCEPT = ", ".join(MANIFEST_MEDIA_TYPES)
 
 
@@ -260,7 +261,8 @@ class RegistryClient:
     ) -> ReferrerList | None:
         what = f"referrers of {repository}@{subject.digest}"
         url: str | None = f"/v2/{repository}/referrers/{subject.digest}"
-        entries: list[dict[str, Any]] = []
+        descriptors: list[Descriptor] = []
+        received = 0
         for _ in range(MAX_REFERRER_PAGES):
             if url is None:
                 break
@@ -281,11 +283,17 @@ class RegistryClient:
                 raise RegistryError(f"{what}: unexpected answer ({content_type or 'no type'})")
             self._referrers_api = True
             probing = False
-            entries.extend(parse_index_entries(response.content, what))
+            received += len(response.content)
+            if received > MAX_REFERRERS_BYTES:
+                raise RegistryError(
+                    f"{what}: the listing is larger than {MAX_REFERRERS_BYTES} bytes in all"
+                )
+            # descriptors, not the raw JSON, are what is kept across pages
+            descriptors.extend(to_descriptors(parse_index_entries(response.content, what)))
             url = next_page(response.headers.get("Link"), response.url)
         else:
             raise RegistryError(f"{what}: more than {MAX_REFERRER_PAGES} pages of referrers")
-        return ReferrerList(subject, to_descriptors(entries), "api")
+        return ReferrerList(subject, tuple(descriptors), "api")
 
     def _read_tag_index(self, repository: str, subject: Descriptor) -> TagIndex:
         tag = referrers_tag(subject.digest)
@@ -339,8 +347,23 @@ class RegistryClient:
         )
         self._uploads.ensure(repository, EMPTY_JSON_DIGEST, EMPTY_JSON)
         self._uploads.upload(repository, envelope_descriptor.digest, envelope)
+
+        def config_again() -> bytes | None:
+            # the {} blob is remembered as present per repository; someone may have deleted
+            # it since (a cleanup, a GC): check and upload it again before the second try
+            self._uploads.forget(repository, EMPTY_JSON_DIGEST)
+            self._uploads.ensure(repository, EMPTY_JSON_DIGEST, EMPTY_JSON)
+            return None
+
         fence()
-        put = self._put_manifest(repository, descriptor.digest, manifest, OCI_MANIFEST, fence=fence)
+        put = self._put_manifest(
+            repository,
+            descriptor.digest,
+            manifest,
+            OCI_MANIFEST,
+            on_blob_unknown=config_again,
+            fence=fence,
+        )
         if put.response.headers.get("OCI-Subject"):
             self._referrers_api = True
             return PushedSignature(descriptor, True)
@@ -368,10 +391,10 @@ class RegistryClient:
         with subject_lock:
             fence()
             current = self._read_tag_index(repository, subject)
+            if any(entry.get("digest") == descriptor.digest for entry in current.entries):
+                return  # already listed: nothing to write
             ours = descriptor_json(descriptor)
             entries = merge_entries(current.entries, (ours,))
-            if len(entries) == len(current.entries):
-                return  # already listed: nothing to write
 
             def without_dangling() -> bytes | None:
                 live = self._live_entries(repository, current.entries)
@@ -394,15 +417,31 @@ class RegistryClient:
                 on_blob_unknown=without_dangling,
                 fence=fence,
             ).body
-            if self._cleanup and current.digest and current.digest != digest_of(body):
+            if (
+                self._cleanup
+                and current.digest
+                and current.digest != digest_of(body)
+                and _shaped_like_referrers(current.entries)
+            ):
+                # only what can be a superseded referrers list: the tag may have been put on
+                # anything by anyone with push rights, and delete rights must not follow
                 self._delete_manifest(repository, current.digest)
 
     def _live_entries(
         self, repository: str, entries: tuple[dict[str, Any], ...]
     ) -> list[dict[str, Any]]:
-        """The entries whose manifest still exists (an index may name deleted ones)."""
+        """The entries whose manifest still exists (an index may name deleted ones).
+
+        Every entry is checked (an unchecked one kept could be the dangling one, and the
+        write would fail for ever); an index too long to check is a permanent error.
+        """
+        if len(entries) > MAX_DANGLING_CHECKS:
+            raise RegistryError(
+                f"referrers index of {repository} lists {len(entries)} referrers and one of them "
+                f"is gone; more than {MAX_DANGLING_CHECKS} are not checked one by one"
+            )
         live = []
-        for entry in entries[:MAX_DANGLING_CHECKS]:
+        for entry in entries:
             digest = entry.get("digest")
             if not isinstance(digest, str):
                 continue
@@ -420,7 +459,7 @@ class RegistryClient:
             )
             if response.status == 200:
                 live.append(entry)
-        return live + list(entries[MAX_DANGLING_CHECKS:])
+        return live
 
     def _put_manifest(
         self,
@@ -450,6 +489,7 @@ class RegistryClient:
                 expect=(201, 400),
                 headers={"Content-Type": media_type},
                 data=body,
+                before_attempt=fence,
             )
             if response.status == 201:
                 break
@@ -486,6 +526,13 @@ class RegistryClient:
             )
         except (RegistryError, TransientRegistryError) as exc:
             _log.warning("could not delete superseded referrers index: %s", exc)
+
+
+def _shaped_like_referrers(entries: tuple[dict[str, Any], ...]) -> bool:
+    """An index every entry of which is an artifact (artifactType, no platform)."""
+    return bool(entries) and all(
+        isinstance(e.get("artifactType"), str) and "platform" not in e for e in entries
+    )
 
 
 def _json_object(content: bytes, what: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import email.utils
 import json
 import random
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, NoReturn
 from urllib.parse import urlencode
 
@@ -118,6 +118,13 @@ def _where(url: str) -> str:
     return url.split("?", 1)[0]
 
 
+def _origin_or_none(url: str) -> object:
+    try:
+        return origin_of(url)
+    except UnsafeUrlError:
+        return None
+
+
 class Transport:
     def __init__(
         self,
@@ -172,33 +179,21 @@ class Transport:
         basic: tuple[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         max_body: int = DEFAULT_BODY_LIMIT,
+        before_attempt: Callable[[], None] | None = None,
     ) -> HttpResponse:
         """One request, retried on 5xx/429/connection errors; no registry auth added.
 
         ``url`` is absolute (a token realm, an upload session); ``basic`` credentials are
-        sent only where the caller decided they belong.
+        sent only where the caller decided they belong. ``before_attempt`` runs before each
+        try (the write fence: a retry after a long back-off must not write from a lock that
+        ran out meanwhile).
         """
-        try:
-            target = origin_of(url)
-        except UnsafeUrlError as exc:
-            raise RegistryError(f"registry {self.registry} named an unusable URL: {exc}") from None
-        if target.scheme == "http" and not self.insecure:
-            raise RegistryError(f"refusing plain http request to {_where(url)}")
-        all_headers = dict(headers or {})
-        body: bytes | None
-        if isinstance(data, Mapping):
-            body = urlencode(list(data.items())).encode("ascii")
-            all_headers["Content-Type"] = "application/x-www-form-urlencoded"
-        else:
-            body = data
-        if basic is not None:
-            all_headers["Authorization"] = basic_header(*basic)
-        if params:
-            items = list(params.items()) if isinstance(params, Mapping) else list(params)
-            url = f"{url}{'&' if '?' in url else '?'}{urlencode(items)}"
+        url, all_headers, body = self._prepare(url, params, data, basic, headers)
         started = time.monotonic()
         attempt = 0
         while True:
+            if before_attempt is not None:
+                before_attempt()
             try:
                 response = self._http.exchange(
                     method, url, headers=all_headers, body=body, max_body=max_body
@@ -226,6 +221,35 @@ class Transport:
                     )
                 self._sleep(self._delay(attempt) if wait is None else wait)
             attempt += 1
+
+    def _prepare(
+        self,
+        url: str,
+        params: Mapping[str, Any] | list[tuple[str, str]] | None,
+        data: Mapping[str, str] | bytes | None,
+        basic: tuple[str, str] | None,
+        headers: Mapping[str, str] | None,
+    ) -> tuple[str, dict[str, str], bytes | None]:
+        """The URL (checked, with its query), headers and body of a request."""
+        try:
+            target = origin_of(url)
+        except UnsafeUrlError as exc:
+            raise RegistryError(f"registry {self.registry} named an unusable URL: {exc}") from None
+        if target.scheme == "http" and not self.insecure:
+            raise RegistryError(f"refusing plain http request to {_where(url)}")
+        all_headers = dict(headers or {})
+        body: bytes | None
+        if isinstance(data, Mapping):
+            body = urlencode(list(data.items())).encode("ascii")
+            all_headers["Content-Type"] = "application/x-www-form-urlencoded"
+        else:
+            body = data
+        if basic is not None:
+            all_headers["Authorization"] = basic_header(*basic)
+        if params:
+            items = list(params.items()) if isinstance(params, Mapping) else list(params)
+            url = f"{url}{'&' if '?' in url else '?'}{urlencode(items)}"
+        return url, all_headers, body
 
     def _raise_permanent(self, exc: TransportError, method: str, url: str) -> None:
         if exc.kind is FailureKind.TLS:
@@ -266,6 +290,7 @@ class Transport:
         params: Mapping[str, Any] | None = None,
         data: bytes | None = None,
         max_body: int = DEFAULT_BODY_LIMIT,
+        before_attempt: Callable[[], None] | None = None,
     ) -> HttpResponse:
         """Authorised request to the registry's origin; statuses outside ``expect`` raise.
 
@@ -280,11 +305,24 @@ class Transport:
             if auth_header:
                 all_headers["Authorization"] = auth_header
             return self.send(
-                method, url, params=params, data=data, headers=all_headers, max_body=max_body
+                method,
+                url,
+                params=params,
+                data=data,
+                headers=all_headers,
+                max_body=max_body,
+                before_attempt=before_attempt,
             )
 
         response = go(authorization)
         if response.status == 401:
+            if _origin_or_none(response.url) != self.origin:
+                # a redirect target's challenge: answering it would hand the registry's
+                # credentials (or a token realm of its choosing) to another origin
+                raise AuthenticationError(
+                    f"{what} at {self.registry}: a redirect led to another origin that "
+                    "asks for credentials; refused"
+                )
             retry_with = self._auth.challenge(
                 context, response.headers.get("WWW-Authenticate", ""), authorization
             )

@@ -57,6 +57,11 @@ class BlobUploader:
         with self._lock:
             self._present.add(key)
 
+    def forget(self, repository: str, digest: str) -> None:
+        """Stop trusting that ``digest`` is present (the registry said it is not)."""
+        with self._lock:
+            self._present.discard((repository, digest))
+
     def upload(self, repository: str, digest: str, data: bytes) -> None:
         """Upload without checking existence first (callers use this for unique blobs)."""
         scope, what = self._scope_for(repository), f"upload of blob {repository}@{digest}"

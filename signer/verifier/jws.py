@@ -63,15 +63,6 @@ _RFC3339_RE = re.compile(
 )
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise EnvelopeError(f"JWS: duplicate JSON member {key!r}")
-        out[key] = value
-    return out
-
-
 def _json_object(data: bytes, what: str) -> dict[str, Any]:
     """A JSON object from UTF-8 bytes (no BOM, no UTF-16/32: Go's encoding/json reads UTF-8)."""
     try:
@@ -79,7 +70,9 @@ def _json_object(data: bytes, what: str) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise EnvelopeError(f"JWS: {what} is not UTF-8 JSON") from None
     with untrusted(f"JWS: {what} is not valid JSON", EnvelopeError):
-        value = json.loads(text, object_pairs_hook=_no_duplicates)
+        # a repeated member: the last one counts, as in Go's encoding/json (notation);
+        # RFC 7515 section 4 allows that instead of a rejection
+        value = json.loads(text)
     if not isinstance(value, dict):
         raise EnvelopeError(f"JWS: {what} is not a JSON object")
     return value
@@ -97,7 +90,8 @@ def _b64std(value: Any, what: str) -> bytes:
     if not isinstance(value, str):
         raise EnvelopeError(f"JWS: {what} must be a base64 string")
     try:
-        return base64.b64decode(value, validate=True)
+        # Go's base64.StdEncoding skips CR and LF, so notation reads a wrapped x5c
+        return base64.b64decode(value.replace("\r", "").replace("\n", ""), validate=True)
     except (binascii.Error, ValueError):
         raise EnvelopeError(f"JWS: {what} is not standard base64") from None
 

@@ -11,7 +11,8 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from signer.errors import SignerError
+from signer.connect import RegistryOptions, open_registry
+from signer.errors import AuthenticationError, ConfigurationError, SignerError
 from signer.registry import AcrAuth, BasicAuth
 from tests.registry.conftest import ClientFactory, FakeCredential
 from tests.servers.docker_registry import DockerRegistry
@@ -122,12 +123,23 @@ def test_one_redirected_challenge_does_not_capture_the_client_for_ever(
 
 def test_an_entra_token_never_travels_over_plain_http(make_client: ClientFactory) -> None:
     """``SIGNER_INSECURE_REGISTRY`` (or ``--insecure-registry``) with Entra auth (the CLI's
-    default for ``*.azurecr.io``) posts the identity's Entra ID token, whose audience is
-    every registry the identity can reach, to ``http://<registry>/oauth2/exchange`` in
-    clear text. Plain http exists for local test registries; an Entra token has no
-    business there, and anyone on the path takes it."""
-    with OciRegistry(auth="acr") as registry:
-        client = make_client(registry.host, AcrAuth(FakeCredential()), insecure=True)
-        with pytest.raises(SignerError):
-            client.resolve("app", "v1")
-        assert registry.count("POST", EXCHANGE) == 0, "the Entra token was posted over http"
+    default for ``*.azurecr.io``) would post the identity's Entra ID token, whose audience
+    is every registry the identity can reach, in clear text. Refused before anything is
+    sent, at start-up (settings, CLI options) and in the auth flow itself; loopback stand-ins
+    stay allowed (nothing leaves the machine)."""
+    credential = FakeCredential()
+    client = make_client("registry.example.test:5000", AcrAuth(credential), insecure=True)
+    with pytest.raises(AuthenticationError, match="plain http"):
+        client.resolve("app", "v1")
+    assert credential.calls == []  # not even the token was fetched
+    with pytest.raises(ConfigurationError, match="clear text"):
+        open_registry(
+            RegistryOptions("myreg.azurecr.io", auth="entra", insecure=True), lambda: credential
+        )
+    with OciRegistry(auth="acr") as registry:  # loopback: the test stand-ins keep working
+        registry.auth = "none"
+        ImagePusher(registry.url).push_image("app", "v1")
+        registry.auth = "acr"
+        loopback = make_client(registry.host, AcrAuth(FakeCredential()), insecure=True)
+        assert loopback.resolve("app", "v1").descriptor.size > 0
+        assert registry.count("POST", EXCHANGE) == 1

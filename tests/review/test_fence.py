@@ -1,21 +1,24 @@
-"""Review: can a worker that lost its lease still write the tag-schema index?
+"""Review: can a worker that lost its lock still write the tag-schema index?
 
-Real parts: Debian's docker-registry behind the fault proxy, Azurite (ledger, lease), the
+Real parts: Debian's docker-registry behind the fault proxy, Azurite (ledger and lock), the
 function's entry point. The pause is the one ``tests/app/test_hostile_pushes.py`` uses:
-the leases module's clock jumps as a thawed VM's does.
+the ledger module's clock jumps as a thawed VM's does, and meanwhile another worker (its
+clock past the first one's lock) takes the lock over.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from scripts.sample_events import push_event
-from shared import leases
+from shared import ledger as ledger_module
 from signer.errors import TransientError
+from signer.models import SignRequest
 from signer.registry import transport
 from tests.plugins.app import SignerApp
 from tests.servers.docker_registry import DockerRegistry
@@ -55,16 +58,22 @@ def test_a_worker_paused_between_retries_of_the_index_put_writes_nothing(
     the fence. A worker frozen during that sleep (the lease ran out, another worker took
     it and wrote the index) wakes up and writes its stale index over the other's."""
     clock = _Clock()
-    monkeypatch.setattr(leases, "time", clock)
+    monkeypatch.setattr(ledger_module, "time", clock)
+    other = make_app_on(proxy)  # built first: the worker's instance (app.deliver) is the last
     app = make_app_on(proxy)
+    other.handlers.ledger.clock = lambda: datetime.now(UTC) + timedelta(seconds=70)
     image = app.pusher.push_image(repository_name, "v1")
     proxy.fail(503, method="PUT", path=INDEX_PUT, retry_after=0)
     sleep = transport.Transport._sleep
 
     def frozen_while_sleeping(seconds: float) -> None:
-        clock.offset += 70.0  # longer than the 60 s lease
+        clock.offset += 70.0  # longer than the 60 s lock: another worker takes it meanwhile
+        other.handlers.ledger.journal(ledger_module.Origin.http("other")).started(
+            app_request, image.digest
+        )
         sleep(seconds)
 
+    app_request = SignRequest(app.registry_host, repository_name, image.digest, tag="v1")
     monkeypatch.setattr(transport.Transport, "_sleep", staticmethod(frozen_while_sleeping))
     event: dict[str, Any] = push_event(
         app.registry_host, repository_name, image.digest, size=image.size
