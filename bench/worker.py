@@ -259,14 +259,29 @@ class WorkerProcess:
         return self._process.pid
 
     def __enter__(self) -> WorkerProcess:
+        command = [sys.executable, "-m", "bench.worker", str(self.options_file)]
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "bench.worker", str(self.options_file)],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
             cwd=self.cwd,
             env=self.env,
         )
+        # BENCH_PROFILE=<path prefix>: py-spy (pip install py-spy; not a requirement) samples
+        # the worker while it runs, for finding where its CPU goes
+        profile = os.environ.get("BENCH_PROFILE")
+        py_spy = Path(sys.executable).with_name("py-spy")
+        if profile and not py_spy.exists():
+            print(f"BENCH_PROFILE ignored: {py_spy} is not installed", file=sys.stderr)
+        elif profile:
+            out = f"{profile}.{self._process.pid}.txt"
+            subprocess.Popen(
+                [str(py_spy), "record", "--gil", "-r", "400", "-f", "raw", "-o", out, "-p",
+                 str(self._process.pid)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )  # fmt: skip
         return self
 
     def send(self, command: dict[str, Any]) -> dict[str, Any]:

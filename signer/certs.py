@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -64,13 +67,31 @@ def _parse_now(cert: x509.Certificate) -> None:
     _ = cert.signature_algorithm_oid
 
 
+#: certificates up to this size are kept parsed (real ones are 1-2 KiB; a hostile
+#: envelope's huge ones are parsed each time rather than held in memory)
+_CACHED_CERTIFICATE_SIZE = 8192
+
+
 def load_certificate(der: bytes) -> x509.Certificate:
     """A DER certificate, fully parsed now; CertificateError for anything malformed.
 
     Names with invalid strings, malformed or duplicate extensions, unknown versions and
     unknown key algorithms are refused here, so no later use of the certificate can
-    raise a library exception.
+    raise a library exception. Certificates are immutable, and the same few chains come
+    by again and again (every signature of a signer carries its chain): the parsed ones
+    are kept, a bounded number, by their exact bytes.
     """
+    if len(der) <= _CACHED_CERTIFICATE_SIZE:
+        return _load_cached(der)
+    return _load(der)
+
+
+@lru_cache(maxsize=256)
+def _load_cached(der: bytes) -> x509.Certificate:
+    return _load(der)
+
+
+def _load(der: bytes) -> x509.Certificate:
     with untrusted("cannot parse certificate", CertificateError):
         cert = x509.load_der_x509_certificate(der)
         _parse_now(cert)
@@ -207,6 +228,36 @@ def validate_chain(
     """Leaf first, root last: each certificate issued by the next, ending self-signed."""
     if not chain:
         raise CertificateError("certificate chain is empty")
+    ders = b"".join(
+        hashlib.sha256(c.public_bytes(serialization.Encoding.DER)).digest() for c in chain
+    )
+    _check_structure(hashlib.sha256(ders).digest(), chain)
+    for cert in chain:
+        if signing_time is not None:
+            _check_validity(cert, signing_time, "signing time")
+        if verification_time is not None:
+            _check_validity(cert, verification_time, "verification time")
+
+
+_STRUCTURE_OK: OrderedDict[bytes, None] = OrderedDict()  # by a hash over the chain
+_STRUCTURE_LOCK = threading.Lock()
+_STRUCTURE_CACHE = 64
+
+
+def _check_structure(key: bytes, chain: Sequence[x509.Certificate]) -> None:
+    """The time-independent rules, checked once per distinct chain (they cannot change)."""
+    with _STRUCTURE_LOCK:
+        if key in _STRUCTURE_OK:
+            _STRUCTURE_OK.move_to_end(key)
+            return
+    _structure_rules(chain)
+    with _STRUCTURE_LOCK:
+        _STRUCTURE_OK[key] = None
+        while len(_STRUCTURE_OK) > _STRUCTURE_CACHE:
+            _STRUCTURE_OK.popitem(last=False)
+
+
+def _structure_rules(chain: Sequence[x509.Certificate]) -> None:
     for cert in chain:
         _check_signature_algorithm(cert)
     validate_leaf(chain[0])
@@ -231,8 +282,3 @@ def validate_chain(
         raise CertificateError(
             f"certificate chain does not end in a self-signed root ({subject_of(root)!r})"
         )
-    for cert in chain:
-        if signing_time is not None:
-            _check_validity(cert, signing_time, "signing time")
-        if verification_time is not None:
-            _check_validity(cert, verification_time, "verification time")

@@ -7,8 +7,11 @@ honour. Every failure is an ``TransportError`` with a kind the caller maps onto 
 permanent or transient error; no message ever quotes a header value.
 """
 
+from signer.http import headers as _headers
 from signer.http.client import FailureKind, HttpClient, HttpResponse, TransportError
 from signer.http.urls import Origin, UnsafeUrlError, origin_of
+
+_headers.install()
 
 __all__ = [
     "FailureKind",

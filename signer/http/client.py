@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import urllib3
-from urllib3 import HTTPHeaderDict
 from urllib3.exceptions import (
     HTTPError,
     NewConnectionError,
@@ -104,11 +103,28 @@ class HttpClient:
     """Thread-safe; build one per service and share it (connections are pooled)."""
 
     def __init__(
-        self, *, timeout: float = 10.0, pool_size: int = 32, user_agent: str = "acr-notary-signer"
+        self,
+        *,
+        timeout: float = 10.0,
+        pool_size: int = 32,
+        user_agent: str = "acr-notary-signer",
+        tls_verify: bool | str = True,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
     ) -> None:
+        """``timeout`` is the hard deadline of one exchange (redirects included);
+        ``connect_timeout``/``read_timeout`` bound each socket wait inside it, as azure-core's
+        ``connection_timeout``/``read_timeout`` do (default: the deadline).
+
+        ``tls_verify``: True trusts the environment's CA bundle (see environment.py), a
+        path trusts that PEM bundle instead (as azure-core's ``connection_verify``), False
+        verifies nothing (never in production; local stand-ins only)."""
         if not timeout > 0:
             raise ValueError("timeout must be positive")
         self.timeout = timeout
+        self._connect_timeout = connect_timeout or timeout
+        self._read_timeout = read_timeout or timeout
+        self._tls_verify = tls_verify
         self._pool_size = pool_size
         self._user_agent = user_agent
         self._managers: dict[Route, urllib3.PoolManager] = {}
@@ -133,10 +149,12 @@ class HttpClient:
             return manager
 
     def _build(self, proxy: str | None, roots: TrustRoots) -> urllib3.PoolManager:
+        if isinstance(self._tls_verify, str):
+            roots = TrustRoots(self._tls_verify, None)
         options: dict[str, Any] = {
             "num_pools": 8,
             "maxsize": self._pool_size,
-            "cert_reqs": ssl.CERT_REQUIRED,
+            "cert_reqs": ssl.CERT_REQUIRED if self._tls_verify is not False else ssl.CERT_NONE,
             "ca_certs": roots.cafile,
             "ca_cert_dir": roots.capath,
             "retries": False,
@@ -223,7 +241,9 @@ class HttpClient:
         if seconds <= 0:
             raise _out_of_time(self.timeout)
         manager = self._manager(origin)
-        timeout = urllib3.Timeout(connect=seconds, read=seconds)
+        timeout = urllib3.Timeout(
+            connect=min(seconds, self._connect_timeout), read=min(seconds, self._read_timeout)
+        )
         with deadline(seconds) as attempt:
             raw: urllib3.BaseHTTPResponse | None = None
             try:
@@ -255,7 +275,7 @@ class HttpClient:
     @staticmethod
     def _read(method: str, url: str, raw: urllib3.BaseHTTPResponse, max_body: int) -> HttpResponse:
         status = raw.status
-        headers = HTTPHeaderDict(raw.headers)
+        headers = raw.headers  # the response is discarded: no copy needed
         if method == "HEAD":
             raw.drain_conn()
             return HttpResponse(status, headers, b"", url)

@@ -55,7 +55,14 @@ class Route:
     roots: TrustRoots
 
 
+_RAW = getattr(os.environ, "_data", None)  # POSIX: the encoded mapping os.environ wraps
+_RAW_NAMES = tuple(os.fsencode(name) for name in _NAMES)
+
+
 def snapshot() -> Snapshot:
+    if isinstance(_RAW, dict):
+        # what os.environ.get returns, without its per-call encode and decode
+        return tuple(None if (v := _RAW.get(n)) is None else os.fsdecode(v) for n in _RAW_NAMES)
     return tuple(os.environ.get(name) for name in _NAMES)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 
 _HOST_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
@@ -53,8 +54,23 @@ def origin_of(url: str) -> Origin:
     """The origin of an absolute http(s) URL; UnsafeUrlError for anything else."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
         raise UnsafeUrlError("URL is empty or too long")
-    if not url.isascii() or any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+    # printable ASCII without spaces: no whitespace, control characters or DEL (in C)
+    if not (url.isascii() and url.isprintable()) or " " in url:
         raise UnsafeUrlError("URL holds whitespace, control or non-ASCII characters")
+    # the origin depends only on what precedes the path, query or fragment, which urlsplit
+    # ends at the first of "/?#" after "//": parsed once per distinct prefix
+    start = url.find("://")
+    end = len(url) if start < 0 else _authority_end(url, start + 3)
+    return _origin_of_prefix(url[:end])
+
+
+def _authority_end(url: str, start: int) -> int:
+    ends = [i for i in (url.find(c, start) for c in "/?#") if i >= 0]
+    return min(ends) if ends else len(url)
+
+
+@lru_cache(maxsize=1024)
+def _origin_of_prefix(url: str) -> Origin:
     try:
         parts = urlsplit(url)
         port = parts.port

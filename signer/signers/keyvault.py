@@ -1,24 +1,23 @@
 """A signer whose private key never leaves Azure Key Vault.
 
 The envelope hands over the to-be-signed bytes; they are hashed here and only the digest
-goes to Key Vault, in exactly one ``sign`` call per signature once warm (the
-CryptographyClient fetches the key once per instance, so one instance is kept per key
-version). Each answer is checked: the kid and algorithm must be the ones asked for, and the
-signature must verify with the leaf certificate's public key. That last check also proves
-the vault key and the certificate belong together, at no extra round trip.
+goes to Key Vault, in exactly one ``sign`` call per signature once warm (made by
+``keyvault_sign``, a lean client of that REST operation; the SDK clients read the
+certificate, key and secret once per key version). Each answer is checked: the kid and
+algorithm must be the ones asked for, and the signature must verify with the leaf
+certificate's public key. That last check also proves the vault key and the certificate
+belong together, at no extra round trip.
 
 The certificate chain is read once and re-read after ``refresh_seconds``, so a new
 certificate version (rotation) is picked up without a restart. ``signing_key()`` hands out
-one version (``VaultKey``: chain, spec, versioned kid and the client for that key) and a
-signature is made by that version, so a rotation in between cannot produce a signature its
-chain does not match.
+one version (``VaultKey``: chain, spec and versioned kid) and a signature is made by that
+version, so a rotation in between cannot produce a signature its chain does not match.
 If a refresh fails while a chain is cached, the cached one keeps serving (with a warning)
 for ``stale_grace_seconds``; after that the refresh error is raised.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -28,15 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from azure.core.credentials import TokenCredential
-from azure.core.exceptions import AzureError, HttpResponseError, ServiceResponseError
-from azure.core.pipeline import PipelineResponse
+from azure.core.exceptions import AzureError, HttpResponseError
 from azure.keyvault.certificates import CertificateClient, KeyVaultCertificate
 from azure.keyvault.keys import KeyClient, KeyVaultKey
-from azure.keyvault.keys.crypto import CryptographyClient, SignatureAlgorithm
 from azure.keyvault.secrets import SecretClient
 from cryptography import x509
 
-from signer.algorithms import Algorithm, KeySpec, key_spec_of_certificate
+from signer.algorithms import KeySpec, key_spec_of_certificate
 from signer.errors import CertificateError, ConfigurationError, KeyVaultError, SignerError
 from signer.signers.keyvault_chain import (
     SOURCE_OPTIONS,
@@ -51,21 +48,12 @@ from signer.signers.keyvault_chain import (
 from signer.signers.keyvault_crypto import jwk_public_key, same_public_key, verifies
 from signer.signers.keyvault_errors import operation, translate
 from signer.signers.keyvault_ids import KeyVaultId, parse_key_vault_id, same_key_id
+from signer.signers.keyvault_sign import VaultSigning
 
 _log = logging.getLogger(__name__)
 
 #: after a failed refresh, wait this long (at most) before trying again
 _REFRESH_RETRY_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class _SignPolicy:
-    """How a sign call is retried (the SDK does not retry a POST that lost its answer)."""
-
-    vault_url: str
-    attempts: int
-    retry_delay: float
-    sleep: Callable[[float], None]
 
 
 @dataclass(frozen=True)
@@ -79,9 +67,8 @@ class VaultKey:
     version: str
     chain: tuple[x509.Certificate, ...]
     spec: KeySpec
-    client: CryptographyClient
+    signing: VaultSigning
     loaded_at: float
-    policy: _SignPolicy
 
     @property
     def key_id(self) -> str:
@@ -91,70 +78,21 @@ class VaultKey:
         """One Key Vault sign call over the digest of ``data``, its answer checked."""
         alg = self.spec.algorithm
         digest = alg.digest(data)
-        signature, wire = self._sign_digest(alg, digest)
-        if wire.get("kid") is not None and not same_key_id(str(wire.get("kid")), self.kid):
+        answer = self.signing.sign(self.kid, alg.name, digest)
+        if answer.kid is not None and not same_key_id(answer.kid, self.kid):
             raise KeyVaultError(
-                f"Key Vault signed with key {wire.get('kid')} but {self.kid} was asked for"
+                f"Key Vault signed with key {answer.kid} but {self.kid} was asked for"
             )
-        if wire.get("alg") is not None and wire.get("alg") != alg.name:
+        if answer.alg is not None and answer.alg != alg.name:
             raise KeyVaultError(
-                f"Key Vault signed with algorithm {wire.get('alg')} but {alg.name} was asked for"
+                f"Key Vault signed with algorithm {answer.alg} but {alg.name} was asked for"
             )
-        if not verifies(self.chain[0], alg, digest, signature):
+        if not verifies(self.chain[0], alg, digest, answer.signature):
             raise KeyVaultError(
                 f"the signature from {self.kid} does not verify with the leaf certificate's "
                 f"public key ({alg.name})"
             )
-        return signature
-
-    def _sign_digest(self, alg: Algorithm, digest: bytes) -> tuple[bytes, dict[str, Any]]:
-        """One sign call, repeated only when the connection dropped (signing is idempotent)."""
-        op = operation(f"sign with {self.kid}", "keys/sign", self.policy.vault_url)
-        wire: dict[str, Any] = {}
-
-        def capture(response: PipelineResponse[Any, Any]) -> None:
-            # SignResult reports the kid/alg that were *asked* for; the answer's are here
-            http = response.http_response
-            request = response.http_request
-            if request.method == "POST" and http.status_code == 200:
-                try:
-                    body = json.loads(http.text())
-                except (ValueError, RecursionError):
-                    return
-                if isinstance(body, dict):
-                    wire.clear()
-                    wire.update({k: body.get(k) for k in ("kid", "alg")})
-
-        attempts = self.policy.attempts
-        for attempt in range(1, attempts + 1):
-            try:
-                result = self.client.sign(
-                    SignatureAlgorithm(alg.name), digest, raw_response_hook=capture
-                )
-            except ServiceResponseError as exc:
-                if attempt < attempts:
-                    _log.warning(
-                        "Key Vault sign with %s lost its connection (%s); retrying (%d/%d)",
-                        self.kid,
-                        type(exc).__name__,
-                        attempt,
-                        attempts,
-                    )
-                    self.policy.sleep(self.policy.retry_delay * attempt)
-                    continue
-                raise translate(exc, op) from None
-            except AzureError as exc:
-                raise translate(exc, op) from None
-            if not same_key_id(result.key_id, self.kid):
-                raise KeyVaultError(
-                    f"Key Vault signed with key {result.key_id} but {self.kid} was asked for"
-                )
-            if result.algorithm != alg.name:
-                raise KeyVaultError(
-                    f"Key Vault signed with {result.algorithm} but {alg.name} was asked for"
-                )
-            return bytes(result.signature), wire
-        raise AssertionError("unreachable")  # pragma: no cover
+        return answer.signature
 
 
 class KeyVaultSigner:
@@ -200,7 +138,6 @@ class KeyVaultSigner:
         self._ca_bundle_path = Path(ca_bundle_path) if ca_bundle_path else None
         self._refresh_seconds = float(refresh_seconds)
         self._grace_seconds = float(stale_grace_seconds)
-        self._sign_policy = _SignPolicy(self._id.vault_url, sign_attempts, sign_retry_delay, sleep)
         self._clock = clock
         self._credential = credential
         self._sdk_options: dict[str, Any] = {
@@ -218,6 +155,19 @@ class KeyVaultSigner:
             SecretClient(vault, credential, **self._sdk_options)
             if self._source in (ChainSource.SECRET, ChainSource.AUTO)
             else None
+        )
+        self._signing = VaultSigning(
+            vault,
+            credential,
+            verify_challenge_resource=verify_challenge_resource,
+            tls_verify=connection_verify,
+            connect_timeout=connection_timeout,
+            read_timeout=read_timeout,
+            retry_total=retry_total,
+            retry_backoff_factor=retry_backoff_factor,
+            sign_attempts=sign_attempts,
+            sign_retry_delay=sign_retry_delay,
+            sleep=sleep,
         )
         self._state: VaultKey | None = None
         self._next_refresh = 0.0
@@ -245,9 +195,7 @@ class KeyVaultSigner:
         self._keys.close()
         if self._secrets is not None:
             self._secrets.close()
-        state = self._state
-        if state is not None:
-            state.client.close()
+        self._signing.close()
 
     def __enter__(self) -> KeyVaultSigner:
         return self
@@ -284,7 +232,7 @@ class KeyVaultSigner:
         except SignerError as exc:
             return self._serve_stale(state, now, exc)
         if fresh.version != state.version:
-            # signatures in progress finish with the old key's client; it closes when collected
+            # signatures in progress finish with the old version (their VaultKey keeps it)
             _log.info("Key Vault certificate rotated: now signing with %s", fresh.kid)
         self._state = fresh
         self._next_refresh = now + self._refresh_seconds
@@ -325,20 +273,16 @@ class KeyVaultSigner:
             ) from None
         chain = self._chain(leaf, version)
         spec = key_spec_of_certificate(leaf)
-        if previous is not None and same_key_id(previous.kid, expected_kid):
-            client = previous.client
-        else:
-            client = self._crypto_client(expected_kid, version, leaf)
-        return VaultKey(
-            expected_kid, version, tuple(chain), spec, client, self._clock(), self._sign_policy
-        )
+        if previous is None or not same_key_id(previous.kid, expected_kid):
+            self._check_key(expected_kid, version, leaf)
+        return VaultKey(expected_kid, version, tuple(chain), spec, self._signing, self._clock())
 
-    def _crypto_client(self, kid: str, version: str, leaf: x509.Certificate) -> CryptographyClient:
-        """A client for one key version, given the key so that it never fetches it itself.
+    def _check_key(self, kid: str, version: str, leaf: x509.Certificate) -> None:
+        """The vault key of this version is the certificate's (one GET key per version).
 
-        The one GET key happens here, under the load lock: 16 threads racing their first
-        sign would otherwise each make the SDK fetch it. It also shows whether the vault key
-        is the certificate's before anything is signed.
+        Done under the load lock, before anything is signed with the version. Without the
+        keys/get permission (access policies with sign only) the check is skipped: verifying
+        every signature against the leaf still proves key and chain match.
         """
         op = operation(f"read key {self._id.name} ({version})", "keys/get", self._id.vault_url)
         try:
@@ -346,10 +290,8 @@ class KeyVaultSigner:
         except HttpResponseError as exc:
             if exc.status_code != 403:
                 raise translate(exc, op) from None
-            # keys/get is not granted (access policies with sign only): the SDK copes, and
-            # verifying every signature against the leaf still proves key and chain match
             _log.info("no keys/get permission on %s; key checked by signature only", kid)
-            return CryptographyClient(kid, self._credential, **self._sdk_options)
+            return
         except AzureError as exc:
             raise translate(exc, op) from None
         if not same_key_id(key.id, kid):
@@ -359,7 +301,6 @@ class KeyVaultSigner:
             raise KeyVaultError(
                 f"key {kid} is not the key of its certificate (the public keys differ)"
             )
-        return CryptographyClient(key, self._credential, **self._sdk_options)
 
     def _get_certificate(self) -> KeyVaultCertificate:
         name, version = self._id.name, self._id.version

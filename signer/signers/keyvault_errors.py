@@ -45,7 +45,7 @@ def operation(what: str, permission: str, vault_url: str) -> Operation:
 def _error_code(exc: HttpResponseError) -> str:
     error = getattr(exc, "error", None)
     code = getattr(error, "code", None)
-    return f" ({code})" if isinstance(code, str) and code else ""
+    return code if isinstance(code, str) else ""
 
 
 def _from_vault(exc: HttpResponseError, vault_url: str) -> bool:
@@ -56,8 +56,9 @@ def _from_vault(exc: HttpResponseError, vault_url: str) -> bool:
     return isinstance(url, str) and url.lower().startswith(vault_url.lower() + "/")
 
 
-def _http_error(status: int, exc: HttpResponseError, op: Operation) -> SignerError:
-    code = _error_code(exc)
+def http_error(status: int, error_code: str, op: Operation) -> SignerError:
+    """The error for an HTTP answer from the vault (``error_code``: the service's, or '')."""
+    code = f" ({error_code})" if error_code else ""
     if status in _TRANSIENT_STATUS:
         return TransientKeyVaultError(f"Key Vault unavailable to {op.what}: HTTP {status}{code}")
     if status in (401, 403):
@@ -78,7 +79,7 @@ def translate(exc: AzureError, op: Operation) -> SignerError:
         and isinstance(status, int)
         and _from_vault(exc, op.vault_url)
     ):
-        return _http_error(status, exc, op)
+        return http_error(status, _error_code(exc), op)
     if isinstance(exc, ClientAuthenticationError):
         # not an answer from the vault: the credential could not get a token (identity
         # endpoint down, not running in Azure, az login expired). Retrying later can help.

@@ -51,7 +51,16 @@ PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 SecretFormat = Literal["pem", "pkcs12"]
 Operation = Literal["get_key", "sign", "get_certificate", "get_secret"]
 Fault = Literal[
-    "throttle", "500", "503", "reset", "delay", "wrong_kid", "wrong_alg", "wrong_alg_silent"
+    "throttle",
+    "500",
+    "503",
+    "reset",
+    "delay",
+    "wrong_kid",
+    "wrong_alg",
+    "wrong_alg_silent",
+    "garbage_value",  # 200 whose value is not base64url
+    "hostile_code",  # 400 whose error code is a log-injection attempt
 ]
 PERMISSIONS = {
     "get_key": "keys/get",
@@ -327,6 +336,8 @@ class KeyVaultServer(BackgroundServer):
         if fault is not None and fault.fault == "wrong_kid":
             answer["kid"] = f"{self.url}/keys/{name}/{'0' * 32}"
         answer["value"] = b64url(_sign(entry.key, used, digest))
+        if fault is not None and fault.fault == "garbage_value":
+            answer["value"] = "not*base64"
         return 200, answer
 
 
@@ -486,6 +497,8 @@ def _status_fault(fault: _PendingFault) -> tuple[int, dict[str, Any], dict[str, 
         raise _ResetConnectionError
     if fault.fault == "delay":
         time.sleep(fault.seconds)
+    if fault.fault == "hostile_code":
+        return 400, _error("Bad\nrequest 200 OK: signed " + "x" * 500, "injected"), {}
     return None
 
 
