@@ -158,6 +158,12 @@ class Timestamper:
         self.close()
 
     @property
+    def roots(self) -> tuple[x509.Certificate, ...]:
+        """The TSA roots this client trusts (a signature's existing timestamp is judged
+        against them too)."""
+        return self._roots
+
+    @property
     def requests_sent(self) -> int:
         """HTTP requests sent to the TSA so far (retries included)."""
         with self._lock:
