@@ -5,8 +5,9 @@ answers, makes no other request: the answer is either a checked Timestamp or an 
 Only a failure to get an answer is retried — connection errors, timeouts, HTTP 5xx and
 429 (honouring Retry-After up to ``max_retry_after``) — at most ``retries`` more times,
 with a short jittered back-off, all within the call's ``timeout``. This mirrors the Key
-Vault client's policy (three tries, connect 10 s, read 30 s); notation itself makes a
-single try with a 15 s limit.
+Vault client's policy (three tries, connect 10 s, read 30 s), all within 15 s by default:
+notation's own limit for its single try, and half of the 30 s Event Grid waits for the
+whole event.
 
 The checks are notation's when it signs (notation-core-go internal/timestamp): the
 answer answers the request (``response.py``), the token's signature and chain verify
@@ -89,7 +90,7 @@ class Timestamper:
         url: str,
         root_certificates: Sequence[x509.Certificate],
         *,
-        timeout: float = 30.0,
+        timeout: float = 15.0,
         connect_timeout: float = 10.0,
         read_timeout: float = 30.0,
         retries: int = 2,
