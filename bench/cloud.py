@@ -3,7 +3,8 @@
 Every remote the signer talks to sits behind the delay proxy (``bench.delay_proxy``): the
 registry (olareg with the referrers API, and Debian's docker-registry with the tag
 schema), Azurite's Blob and Table endpoints, the local Key Vault over HTTPS and the
-managed-identity endpoint (and a TSA given as SIGNER_TIMESTAMP_URL, on loopback). The
+managed-identity endpoint (and, with ``--timestamp``, a local RFC 3161 TSA: ``openssl ts``
+behind HTTP, which the signer and notation both ask for every signature's timestamp). The
 signer runs in its own worker process (``bench.worker``) through
 ``function_app.on_image_pushed``; notation v1.3.2 signs through the same listener, one
 process per signature, started by this process.
@@ -30,7 +31,6 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -56,13 +56,12 @@ from tests.servers.msi import IDENTITY_VARIABLES, TOKEN_PATH, ManagedIdentitySer
 from tests.servers.oci_registry import OciRegistry
 from tests.servers.olareg import Olareg
 from tests.servers.reference_tools import HOW_TO_GET, find_tool
+from tests.servers.tsa import TsaServer
 
 LEDGER_TABLE = "benchledger"
-LEASE_CONTAINER = "bench-leases"
 KEY_NAME = "bench-signing"
 REPOSITORIES = 8
 VARIANTS = ("signer_kv", "notation", "signer_local")
-TIMESTAMP_VARIABLE = "SIGNER_TIMESTAMP_URL"
 
 
 @dataclass(frozen=True)
@@ -116,17 +115,6 @@ def _endpoint_port(connection_string: str, endpoint: str) -> int:
     raise ValueError(f"no {endpoint} in the connection string")
 
 
-def _timestamp_upstream() -> tuple[str, int] | None:
-    """SIGNER_TIMESTAMP_URL from this environment, when set: only a loopback TSA."""
-    url = os.environ.get(TIMESTAMP_VARIABLE, "").strip()
-    if not url:
-        return None
-    parts = urlsplit(url)
-    if parts.hostname not in ("127.0.0.1", "localhost", "::1") or parts.port is None:
-        raise SystemExit(f"{TIMESTAMP_VARIABLE} must name a TSA on loopback with a port: {url}")
-    return url, parts.port
-
-
 def _dev_key(path: Path) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
@@ -144,7 +132,8 @@ class Remotes:
     vault: ProxiedVault
     msi: ManagedIdentityServer
     pids: dict[str, int]
-    timestamp_url: str | None
+    timestamp_url: str | None  # the TSA through the proxy (--timestamp), else None
+    timestamp_root: Path | None
 
     def registry_host(self, name: str) -> str:
         return self.proxy.address(name)
@@ -169,8 +158,9 @@ class Remotes:
         else:
             env["SIGNER_LOCAL_KEY"] = str(dev["key"])
             env["SIGNER_LOCAL_CERT_CHAIN"] = str(dev["chain"])
-        if self.timestamp_url:
-            env[TIMESTAMP_VARIABLE] = self.timestamp_url
+        if self.timestamp_url and self.timestamp_root:
+            env["SIGNER_TIMESTAMP_URL"] = self.timestamp_url
+            env["SIGNER_TIMESTAMP_ROOT_CERT"] = str(self.timestamp_root)
         return env
 
     def worker_env(self) -> dict[str, str]:
@@ -182,7 +172,9 @@ class Remotes:
 
 
 @contextmanager
-def remotes(work: Path, dev: dict[str, Path], rtt_ms: float) -> Iterator[Remotes]:
+def remotes(
+    work: Path, dev: dict[str, Path], rtt_ms: float, *, timestamp: bool = False
+) -> Iterator[Remotes]:
     with ExitStack() as stack:
         say("starting olareg, docker-registry, Azurite, the Key Vault and identity endpoints")
         registries: dict[str, str] = {}
@@ -210,19 +202,28 @@ def remotes(work: Path, dev: dict[str, Path], rtt_ms: float) -> Iterator[Remotes
         msi = stack.enter_context(ManagedIdentityServer())
         vault = stack.enter_context(ProxiedVault(accept_token=msi.validator(VAULT_RESOURCE)))
         upstreams["keyvault"], upstreams["msi"] = vault.port, msi.port
-        timestamp = _timestamp_upstream()
-        if timestamp is not None:
-            upstreams["tsa"] = timestamp[1]
+        tsa = None
+        if timestamp:
+            (work / "tsa").mkdir(exist_ok=True)
+            tsa = stack.enter_context(TsaServer(workdir=work / "tsa"))
+        if tsa is not None:
+            upstreams["tsa"] = tsa.port
         proxy = stack.enter_context(DelayProxy(upstreams, rtt_ms))
         pids["proxy"] = proxy.pid
         vault.advertised = f"https://{proxy.address('keyvault')}"
         chain = x509.load_pem_x509_certificates(dev["chain"].read_bytes())
         vault.add_certificate(KEY_NAME, _dev_key(dev["key"]), chain)
-        timestamp_url = None
-        if timestamp is not None:
-            parts = urlsplit(timestamp[0])
-            timestamp_url = urlunsplit(parts._replace(netloc=proxy.address("tsa")))
-        yield Remotes(registries, referrers, proxy, vault, msi, pids, timestamp_url)
+        timestamp_url = f"http://{proxy.address('tsa')}/" if tsa is not None else None
+        yield Remotes(
+            registries,
+            referrers,
+            proxy,
+            vault,
+            msi,
+            pids,
+            timestamp_url,
+            tsa.root_path if tsa is not None else None,
+        )
 
 
 # --- the plan -------------------------------------------------------------------------------
@@ -592,7 +593,12 @@ def run_cloud(
     result: dict[str, Any] = {"rtts_ms": list(profile.rtts), "cloud_rtt_ms": profile.rtt_ms}
     notation: NotationSigner | None = None
     if available():
-        notation = NotationSigner(work / "notation-home", dev)
+        stamp = (
+            (remote.timestamp_url, remote.timestamp_root)
+            if remote.timestamp_url and remote.timestamp_root
+            else None
+        )
+        notation = NotationSigner(work / "notation-home", dev, timestamp=stamp)
         result["notation_version"] = notation.version()
     else:
         say(f"notation not found ({HOW_TO_GET['notation']}): no comparison with notation")

@@ -40,13 +40,22 @@ class NotationSignature:
 
 
 class NotationSigner:
-    def __init__(self, home: Path, dev: dict[str, Path]) -> None:
+    def __init__(
+        self, home: Path, dev: dict[str, Path], *, timestamp: tuple[str, Path] | None = None
+    ) -> None:
+        """``timestamp``: (TSA URL, its root certificate file): every signature is
+        timestamped, as ``notation sign --timestamp-url --timestamp-root-cert``."""
         binary = find_tool("notation")
         if binary is None:
             raise FileNotFoundError("notation")
         self.binary = binary
         self.notation = Notation(home, binary)
         self.notation.signing_key(KEY_NAME, dev["key"], dev["chain"])
+        self._timestamp = (
+            ["--timestamp-url", timestamp[0], "--timestamp-root-cert", str(timestamp[1])]
+            if timestamp
+            else []
+        )
 
     def version(self) -> str:
         run = self.notation.run("version")
@@ -59,6 +68,7 @@ class NotationSigner:
         reference = f"{registry_host}/{image.repository}@{image.digest}"
         # the tag schema is notation's default; olareg has the referrers API
         extra = ["--force-referrers-tag=false"] if referrers_api else []
+        extra += self._timestamp
         cpu = children_cpu_seconds()
         start = time.monotonic()
         run = self.notation.sign(reference, key=KEY_NAME, extra=extra)

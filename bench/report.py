@@ -350,10 +350,10 @@ def _requests(result: Mapping[str, Any]) -> list[str]:
                     f"{_fmt(_get(figures, 'keyvault_exchanges', 'connections_per_signature'), 2)}"
                     " new connections"
                 )
+                tsa = _get(figures, "tsa", "total_per_signature")
                 lines.append(
-                    "      TSA round trips: "
-                    f"{_fmt(_get(figures, 'tsa', 'total_per_signature'), 2)} (0 until timestamping "
-                    "exists; SIGNER_TIMESTAMP_URL on loopback puts a TSA behind the proxy)"
+                    f"      TSA requests: {_fmt(tsa, 2)} per signature"
+                    + ("" if tsa else " (signatures not timestamped; run with --timestamp)")
                 )
         first = block.get("first") or {}
         for label, key in (

@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     kv_signatures, kv_refresh = (20, 10) if profile.quick else (50, 10)
     with _workdir(args.keep) as work:
         dev = ensure_dev_certificate(work / "dev")
-        with remotes(work, dev, profile.rtt_ms) as remote:
+        with remotes(work, dev, profile.rtt_ms, timestamp=args.timestamp) as remote:
             result["cloud"] = run_cloud(profile, remote, work, dev)
 
             say("Key Vault chain reads (local Key Vault, no added delay)")
@@ -128,6 +128,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a run of about a minute")
     parser.add_argument(
         "--rtt-ms", type=float, default=5.0, help="round-trip time the proxy adds (default 5)"
+    )
+    parser.add_argument(
+        "--timestamp",
+        action="store_true",
+        help="a local RFC 3161 TSA behind the proxy: the signer and notation timestamp "
+        "every signature (one more round trip each)",
     )
     parser.add_argument("--out", type=Path, default=None, help="JSON file to write")
     parser.add_argument("--keep", action="store_true", help="keep the temporary work folder")

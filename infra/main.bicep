@@ -79,6 +79,12 @@ param caBundlePath string = ''
 @minValue(60)
 param chainRefreshSeconds int = 3600
 
+@description('RFC 3161 Time-Stamping Authority URL (notation sign --timestamp-url). Empty: signatures are not timestamped and stop verifying when the signing certificate expires.')
+param timestampUrl string = ''
+
+@description('Path of the TSA root certificate (PEM) inside the deployed app (notation sign --timestamp-root-cert); used when timestampUrl is set (.funcignore ships certs/tsa-root.pem).')
+param timestampRootCertPath string = 'certs/tsa-root.pem'
+
 // ---------------------------------------------------------------------------------
 // Parameters: what gets signed, and how
 // ---------------------------------------------------------------------------------
@@ -427,6 +433,14 @@ var appSettings = [
   {
     name: 'SIGNER_CHAIN_REFRESH_SECONDS'
     value: string(chainRefreshSeconds)
+  }
+  {
+    name: 'SIGNER_TIMESTAMP_URL'
+    value: timestampUrl
+  }
+  {
+    name: 'SIGNER_TIMESTAMP_ROOT_CERT'
+    value: empty(timestampUrl) ? '' : timestampRootCertPath
   }
   {
     name: 'SIGNER_MANAGED_IDENTITY_CLIENT_ID'

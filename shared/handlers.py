@@ -29,7 +29,7 @@ from signer.errors import (
     TransientError,
 )
 from signer.events import PUSH_EVENT_TYPES, PushEvent, parse_push_event
-from signer.models import Failed, Outcome, Signed, SignRequest, Skipped
+from signer.models import Countersignature, Failed, Outcome, Signed, SignRequest, Skipped
 from signer.options import check_metadata, parse_duration, parse_metadata
 from signer.reference import Reference
 from signer.service import SigningService, as_signer_error
@@ -55,6 +55,7 @@ class Result:
     signature_digest: str | None = None
     transient: bool = False
     certificate_thumbprint: str | None = None  # the leaf that signed (signed results)
+    timestamp: Countersignature | None = None  # its RFC 3161 timestamp, when configured
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"reference": self.reference, "status": self.status}
@@ -66,6 +67,11 @@ class Result:
             out["reason"] = self.reason
         if self.code:
             out["code"] = self.code
+        if self.timestamp:
+            out["timestamp"] = {
+                "time": self.timestamp.time_text,
+                "authority": self.timestamp.authority,
+            }
         return out
 
     @classmethod
@@ -77,6 +83,7 @@ class Result:
                 digest=outcome.subject.digest,
                 signature_digest=outcome.signature.digest,
                 certificate_thumbprint=outcome.certificate_thumbprints[0],
+                timestamp=outcome.timestamp,
             )
         if isinstance(outcome, Skipped):
             return cls(reference, "skipped", outcome.detail, outcome.reason, outcome.digest)
@@ -211,6 +218,8 @@ class Handlers:
                 "signatureDigest": result.signature_digest,
                 "reason": result.reason,
                 "certificateThumbprint": result.certificate_thumbprint,
+                "timestampTime": result.timestamp.time_text if result.timestamp else None,
+                "timestampAuthority": result.timestamp.authority if result.timestamp else None,
             },
         )
 

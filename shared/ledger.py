@@ -108,14 +108,18 @@ def _fields(**values: str | None) -> dict[str, str]:
 
 
 def outcome_fields(outcome: Outcome) -> dict[str, str]:
-    """The columns an outcome fills in (status, reason, signature, key version, thumbprint)."""
+    """The columns an outcome fills in (status, reason, signature, key version, thumbprint,
+    the timestamp's time and TSA)."""
     if isinstance(outcome, Signed):
         version = outcome.key_id.rstrip("/").rsplit("/", 1)[-1] if "/" in outcome.key_id else ""
+        stamp = outcome.timestamp
         return _fields(
             status="signed",
             signatureDigest=outcome.signature.digest,
             certificateThumbprint=outcome.certificate_thumbprints[0],
             keyVersion=version,
+            timestampTime=stamp.time_text if stamp else None,
+            timestampAuthority=stamp.authority if stamp else None,
         )
     if isinstance(outcome, Skipped):
         return _fields(status="skipped", reason=outcome.detail, code=outcome.reason)
@@ -152,7 +156,9 @@ class Ledger:
         key_id: str | None = None,
         clock: Callable[[], datetime] = _utcnow,
         lock_seconds: float = 60.0,
-        wait_seconds: float = 30.0,
+        # Event Grid waits 30 s for an answer: a delivery that waits longer for the lock is
+        # delivered again meanwhile, so give up (transient) with time left for the attempt
+        wait_seconds: float = 15.0,
         poll_interval: float = 0.25,
         max_poll_interval: float = 2.0,
         fence_margin: float = 15.0,
@@ -381,8 +387,7 @@ class LedgerJournal:
                     f"lock {lock['lockKey']}: still held by another worker after "
                     f"{ledger.wait_seconds:g} s"
                 )
-                self.record(request, Failed(None, error.code, str(error), True, digest))
-                raise error
+                raise error  # the service records the failed attempt (once)
             ledger._sleep(min(remaining, random.uniform(ledger.poll_interval, delay)))  # noqa: S311
             delay = min(delay * 2, ledger.max_poll_interval)
 

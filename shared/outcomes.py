@@ -31,6 +31,8 @@ DATA_FIELDS = (
     "signatureDigest",
     "reason",
     "certificateThumbprint",
+    "timestampTime",  # the RFC 3161 timestamp's time, when signatures are timestamped
+    "timestampAuthority",  # the TSA certificate's subject
 )
 DATA_VERSION = "1.0"
 REASON_LIMIT = 2048

@@ -21,8 +21,15 @@ from shared.ledger import Ledger
 from shared.outcomes import outcome_publisher
 from shared.settings import Settings, StorageSettings
 from shared.tables import EntraToken, TableService, parse_connection_string
-from signer.connect import RegistryOptions, SignerOptions, open_registry, open_signer
+from signer.connect import (
+    RegistryOptions,
+    SignerOptions,
+    open_registry,
+    open_signer,
+    open_timestamper,
+)
 from signer.credentials import build_credential
+from signer.errors import ConfigurationError
 from signer.registry import RegistryClient
 from signer.service import SigningService
 from signer.signers.base import Signer
@@ -113,10 +120,17 @@ def build_handlers(
 ) -> Handlers:
     credential = credential or cache(lambda: build_credential(settings.managed_identity_client_id))
     parts = components or build_components(settings, credential)
+    try:
+        timestamper = open_timestamper(settings.timestamp_url, settings.timestamp_root_cert)
+    except ConfigurationError as exc:
+        raise ConfigurationError(
+            f"SIGNER_TIMESTAMP_URL / SIGNER_TIMESTAMP_ROOT_CERT: {exc}"
+        ) from None
     service = SigningService(
         registry=parts.registry,
         signer=parts.signer,
         sign_index_children=settings.sign_index_children,
+        timestamper=timestamper,
     )
     publisher = outcome_publisher(
         settings.outcome_topic_endpoint,

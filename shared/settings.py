@@ -111,6 +111,8 @@ class Settings:
     cert_chain_source: ChainSource
     ca_bundle: Path | None
     chain_refresh_seconds: int
+    timestamp_url: str | None
+    timestamp_root_cert: Path | None
     local_key: Path | None
     local_cert_chain: Path | None
     managed_identity_client_id: str | None
@@ -174,6 +176,15 @@ class Settings:
         if chain_source == "ca-bundle" and not ca_bundle:
             raise ConfigurationError("SIGNER_CERT_CHAIN_SOURCE=ca-bundle needs SIGNER_CA_BUNDLE")
 
+        timestamp_url = env.optional("SIGNER_TIMESTAMP_URL")
+        timestamp_root = env.optional("SIGNER_TIMESTAMP_ROOT_CERT")
+        if bool(timestamp_url) != bool(timestamp_root):
+            # notation: --timestamp-url and --timestamp-root-cert go together
+            raise ConfigurationError(
+                "SIGNER_TIMESTAMP_URL and SIGNER_TIMESTAMP_ROOT_CERT go together: the TSA's URL "
+                "and a PEM file with its root certificate (its answers are checked against it)"
+            )
+
         expiry_raw = env.text("SIGNER_EXPIRY")
         push_filter = PushFilter(
             include_repositories=env.patterns("SIGNER_INCLUDE_REPOSITORIES", "*"),
@@ -197,6 +208,8 @@ class Settings:
             cert_chain_source=chain_source,
             ca_bundle=Path(ca_bundle) if ca_bundle else None,
             chain_refresh_seconds=env.integer("SIGNER_CHAIN_REFRESH_SECONDS", 3600, minimum=60),
+            timestamp_url=timestamp_url,
+            timestamp_root_cert=Path(timestamp_root) if timestamp_root else None,
             local_key=Path(local_key) if local_key else None,
             local_cert_chain=Path(local_chain) if local_chain else None,
             managed_identity_client_id=env.optional("SIGNER_MANAGED_IDENTITY_CLIENT_ID"),

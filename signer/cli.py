@@ -15,13 +15,21 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from azure.core.credentials import TokenCredential
 
-from signer.connect import AuthMode, RegistryOptions, SignerOptions, open_registry, open_signer
+from signer.connect import (
+    AuthMode,
+    RegistryOptions,
+    SignerOptions,
+    open_registry,
+    open_signer,
+    open_timestamper,
+)
 from signer.credentials import build_credential
 from signer.errors import (
     ConfigurationError,
@@ -118,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--ca-certs", type=Path, help="PEM bundle of intermediates and root")
     source.add_argument(
         "--chain-from-secret", action="store_true", help="chain from the certificate's secret"
+    )
+    stamp = sign.add_argument_group("timestamping (RFC 3161; notation's flags, both or neither)")
+    stamp.add_argument("--timestamp-url", help="RFC 3161 Timestamping Authority (TSA) server URL")
+    stamp.add_argument(
+        "--timestamp-root-cert", type=Path, help="file path of the TSA's root certificate (PEM)"
     )
     sign.add_argument("--expiry", help="signature lifetime, e.g. 8760h or 90d")
     sign.add_argument(
@@ -252,6 +265,10 @@ def _sign_one(service: SigningService, ref: Reference, request: SignRequest) -> 
             f"signed   {ref.registry}/{ref.repository}@{outcome.subject.digest} "
             f"-> signature {outcome.signature.digest}"
         )
+        if outcome.timestamp is not None:
+            stamp = outcome.timestamp
+            result["timestamp"] = {"time": stamp.time_text, "authority": stamp.authority}
+            text += f", timestamped {stamp.time_text} by {_printable(stamp.authority)}"
         return _Line(result, text)
     result = {
         "reference": str(ref),
@@ -273,33 +290,52 @@ class _Line:
         return bool(self.result["status"] == "failed")
 
 
+def _sign_reported(
+    ctx: _Context,
+    service: SigningService,
+    ref: Reference,
+    *,
+    position: tuple[int, int],
+    expiry: timedelta | None,
+) -> _Line:
+    n, total = position
+    args = ctx.args
+    request = SignRequest(
+        registry=ref.registry,
+        repository=ref.repository,
+        reference=ref.target,
+        tag=ref.tag,
+        expiry=expiry,
+        user_metadata=dict(args.user_metadata),
+        force=args.force,
+    )
+    line = _sign_one(service, ref, request)
+    if total > 1:
+        print(f"[{n}/{total}] {line.text}", file=ctx.err, flush=True)
+    elif line.failed:
+        hint = " (transient: try again)" if line.transient else ""
+        print(f"Error: {line.result['reason']}{hint}", file=ctx.err)
+    elif not ctx.json:
+        print(line.text, file=ctx.out)
+    return line
+
+
 def _sign(ctx: _Context) -> int:
     args = ctx.args
     refs = _references(args)
     expiry = parse_duration(args.expiry, "--expiry") if args.expiry else None
     signer = _open_signer(ctx)
+    timestamper = open_timestamper(args.timestamp_url, args.timestamp_root_cert)
     lines: list[_Line] = []
     with ctx.registry(refs[0]) as client:
-        service = SigningService(registry=client, signer=signer)
-        for n, ref in enumerate(refs, 1):
-            request = SignRequest(
-                registry=ref.registry,
-                repository=ref.repository,
-                reference=ref.target,
-                tag=ref.tag,
-                expiry=expiry,
-                user_metadata=dict(args.user_metadata),
-                force=args.force,
-            )
-            line = _sign_one(service, ref, request)
-            lines.append(line)
-            if len(refs) > 1:
-                print(f"[{n}/{len(refs)}] {line.text}", file=ctx.err, flush=True)
-            elif line.failed:
-                hint = " (transient: try again)" if line.transient else ""
-                print(f"Error: {line.result['reason']}{hint}", file=ctx.err)
-            elif not ctx.json:
-                print(line.text, file=ctx.out)
+        service = SigningService(registry=client, signer=signer, timestamper=timestamper)
+        try:
+            for n, ref in enumerate(refs, 1):
+                lines.append(
+                    _sign_reported(ctx, service, ref, position=(n, len(refs)), expiry=expiry)
+                )
+        finally:
+            service.close()
     results = [line.result for line in lines]
     failed = [line for line in lines if line.failed]
     if ctx.json:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from azure.core.credentials import TokenCredential
 
@@ -14,6 +14,9 @@ from signer.http.urls import is_loopback
 from signer.registry import AcrAuth, AnonymousAuth, BasicAuth, RegistryAuth, RegistryClient
 from signer.signers.base import Signer
 from signer.signers.local import LocalSigner
+
+if TYPE_CHECKING:
+    from signer.timestamp import Timestamper
 
 AuthMode = Literal["entra", "basic", "anonymous"]
 
@@ -90,3 +93,24 @@ def open_signer(options: SignerOptions, credential: Callable[[], TokenCredential
     if options.local_key and options.local_chain:
         return LocalSigner.from_files(options.local_key, options.local_chain)
     raise ConfigurationError("no signing key: give a Key Vault key id, or a local key and chain")
+
+
+def open_timestamper(url: str | None, root_certificate: Path | None) -> Timestamper | None:
+    """The TSA client for ``--timestamp-url``/``--timestamp-root-cert`` (both or neither,
+    as notation requires), or None when signatures are not timestamped."""
+    if not url and not root_certificate:
+        return None
+    if not url or not root_certificate:
+        raise ConfigurationError(
+            "a timestamp URL and the TSA's root certificate file go together "
+            "(notation: --timestamp-url with --timestamp-root-cert)"
+        )
+    # imported here: the ASN.1 code is only loaded when signatures are timestamped
+    from signer.timestamp import Timestamper, load_root_certificate  # noqa: PLC0415
+
+    source = f"TSA root certificate {root_certificate}"
+    try:
+        data = root_certificate.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(f"{source}: cannot read it ({exc.strerror})") from None
+    return Timestamper(url, [load_root_certificate(data, source)])

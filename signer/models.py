@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -149,12 +149,26 @@ SkipReason = Literal[
 
 
 @dataclass(frozen=True)
+class Countersignature:
+    """The RFC 3161 timestamp a signature carries: when the TSA says it saw the signature,
+    and who the TSA is (its certificate's subject)."""
+
+    time: datetime
+    authority: str
+
+    @property
+    def time_text(self) -> str:
+        return self.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
 class Signed:
     subject: Descriptor
     signature: Descriptor  # the signature manifest that was pushed
     certificate_thumbprints: tuple[str, ...]  # of the chain in the envelope, leaf first
     referrers_api: bool
     key_id: str = ""  # the versioned key that signed (Key Vault kid, or file:<path>)
+    timestamp: Countersignature | None = None  # when SIGNER_TIMESTAMP_URL is set
     status: Literal["signed"] = "signed"
 
     @property

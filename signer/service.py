@@ -11,13 +11,15 @@ The critical path of one push event, with the referrers API (each line one round
 1. GET manifest               | and, for a tagged push by digest, the journal's start
                               | (ledger row + subject lock in one Storage call)
 2. GET referrers (idempotency)| and the Key Vault sign call, made speculatively
+                              | (then, with a TSA, its timestamp: one more round trip,
+                              | as the timestamp is over the signature value)
 3. POST envelope blob
 4. PUT signature manifest
 5. the journal's finish       (ledger row + lock release in one Storage call)
 
 A speculative signature that turns out not to be needed (the artifact was signed
-already) is discarded unseen; it costs one Key Vault operation on duplicate deliveries
-and saves a round trip on every first one.
+already) is discarded unseen; it costs one Key Vault operation (and one TSA request) on
+duplicate deliveries and saves a round trip on every first one.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -49,16 +51,28 @@ from signer.mediatypes import (
     ANNOTATION_CREATED,
     ANNOTATION_THUMBPRINTS,
     COSE_MEDIA_TYPE,
+    HEADER_TIMESTAMP_SIGNATURE,
     INDEX_MEDIA_TYPES,
     JWS_MEDIA_TYPE,
     MANIFEST_MEDIA_TYPES,
 )
-from signer.models import Descriptor, Failed, Outcome, Signed, SignRequest, Skipped
+from signer.models import (
+    Countersignature,
+    Descriptor,
+    Failed,
+    Outcome,
+    Signed,
+    SignRequest,
+    Skipped,
+)
 from signer.payload import build_payload, go_json, parse_payload, read_payload
 from signer.registry import ReferrerList, Registry, signature_layer
 from signer.signers.base import Signer, SigningKey
 from signer.verifier.envelopes import parse as parse_signature
 from signer.verifier.envelopes import verify_integrity
+
+if TYPE_CHECKING:
+    from signer.timestamp import Timestamp, Timestamper
 
 log = logging.getLogger("signer")
 
@@ -117,10 +131,14 @@ class SigningService:
         signing_agent: str = SIGNING_AGENT,
         sign_index_children: bool = False,
         speculative_signing: bool = True,
+        timestamper: Timestamper | None = None,
         executor: ThreadPoolExecutor | None = None,
     ) -> None:
+        """``timestamper``: every signature gets an RFC 3161 countersignature from it, or
+        is not pushed (``--timestamp-url``); None signs without one."""
         self._registry = registry
         self._signer = signer
+        self._timestamper = timestamper
         self._clock = clock
         self._agent = signing_agent
         self._children = sign_index_children
@@ -135,8 +153,14 @@ class SigningService:
     def registry(self) -> Registry:
         return self._registry
 
+    @property
+    def timestamper(self) -> Timestamper | None:
+        return self._timestamper
+
     def close(self) -> None:
         self._pool.shutdown(wait=False)
+        if self._timestamper is not None:
+            self._timestamper.close()
 
     # --- the whole attempt ------------------------------------------------------------
 
@@ -220,9 +244,9 @@ class SigningService:
         expiry = signing_time + request.expiry if request.expiry else None
         payload = build_payload(subject.plain(), request.user_metadata or None)
         unsigned = prepare_envelope(payload, key, signing_time=signing_time, expiry=expiry)
-        pending: Future[bytes] | None = None
+        pending: Future[tuple[bytes, Timestamp | None]] | None = None
         if self._speculate:
-            pending = self._pool.submit(key.sign, unsigned.to_be_signed())
+            pending = self._pool.submit(self._countersigned, key, unsigned.to_be_signed())
         if not request.force:
             referrers = self._registry.list_referrers(request.repository, subject)
             existing = self._existing_signature(request, subject, referrers, key)
@@ -232,11 +256,17 @@ class SigningService:
                     "already_signed",
                     f"signature {existing.digest} by the current certificate exists",
                 )
-        signature = pending.result() if pending is not None else key.sign(unsigned.to_be_signed())
-        envelope = unsigned.complete(signature, signing_agent=self._agent)
-        self_verify(envelope, subject, request.user_metadata, key)
+        signature, stamp = (
+            pending.result()
+            if pending is not None
+            else self._countersigned(key, unsigned.to_be_signed())
+        )
+        token = stamp.token if stamp is not None else None
+        envelope = unsigned.complete(signature, signing_agent=self._agent, timestamp_token=token)
+        self_verify(envelope, subject, request.user_metadata, key, timestamp_token=token)
+        chain_thumbprints = thumbprints(key.chain)
         annotations = {
-            ANNOTATION_THUMBPRINTS: go_json(thumbprints(key.chain)),
+            ANNOTATION_THUMBPRINTS: go_json(chain_thumbprints),
             ANNOTATION_CREATED: signing_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         pushed = self._registry.push_signature(
@@ -250,10 +280,26 @@ class SigningService:
         return Signed(
             subject=subject,
             signature=pushed.descriptor,
-            certificate_thumbprints=tuple(thumbprints(key.chain)),
+            certificate_thumbprints=tuple(chain_thumbprints),
             referrers_api=pushed.referrers_api,
             key_id=key.key_id,
+            timestamp=Countersignature(stamp.time, stamp.tsa_subject) if stamp else None,
         )
+
+    def _countersigned(
+        self, key: SigningKey, to_be_signed: bytes
+    ) -> tuple[bytes, Timestamp | None]:
+        """The signature, and its timestamp when a TSA is configured: the TSA is asked
+        right after the signature exists, on the same thread, so both overlap the
+        referrers listing. A TSA that cannot answer fails the attempt (transient): a
+        signature is never pushed without the timestamp it was meant to carry."""
+        signature = key.sign(to_be_signed)
+        if self._timestamper is None:
+            return signature, None
+        stamp = self._timestamper.timestamp(
+            signature, key.spec.algorithm.hash_name, list(key.chain)
+        )
+        return signature, stamp
 
     def _existing_signature(
         self,
@@ -286,7 +332,13 @@ class SigningService:
             except PermanentError:
                 continue  # deleted since the listing, or not a signature at all
             if genuine_signature(
-                blob, layer.media_type, subject, key.chain, request.user_metadata, valid_for=needed
+                blob,
+                layer.media_type,
+                subject,
+                key.chain,
+                request.user_metadata,
+                valid_for=needed,
+                timestamp_roots=self._timestamper.roots if self._timestamper else None,
             ):
                 return candidate
         return None
@@ -350,9 +402,12 @@ def genuine_signature(
     *,
     valid_for: timedelta = timedelta(0),
     now: datetime | None = None,
+    timestamp_roots: Sequence[x509.Certificate] | None = None,
 ) -> bool:
     """True when ``blob`` is a valid signature with exactly ``chain`` over ``subject`` that
-    stays valid for ``valid_for`` more."""
+    stays valid for ``valid_for`` more; with ``timestamp_roots`` (timestamping is on) it
+    must also carry a timestamp from a TSA under those roots, within the chain's validity:
+    a signature made before timestamping was configured is signed again."""
     moment = now or datetime.now(UTC)
     try:
         envelope = parse_signature(media_type, blob)
@@ -361,6 +416,15 @@ def genuine_signature(
         verify_integrity(envelope)
         validate_chain(envelope.chain, signing_time=envelope.signing_time)
         target = read_payload(envelope.payload)
+        if timestamp_roots is not None:
+            if envelope.timestamp_signature is None:
+                return False
+            from signer.timestamp import verify_timestamp_token  # noqa: PLC0415 - only with a TSA
+
+            stamp = verify_timestamp_token(
+                envelope.timestamp_signature, envelope.signature, timestamp_roots
+            )
+            stamp.check_within(envelope.chain)
     except PermanentError:
         return False
     if target.plain() != subject.plain():
@@ -376,10 +440,20 @@ def _der(chain: Sequence[x509.Certificate]) -> list[bytes]:
 
 
 def self_verify(
-    envelope: bytes, subject: Descriptor, user_metadata: Mapping[str, str], key: SigningKey
+    envelope: bytes,
+    subject: Descriptor,
+    user_metadata: Mapping[str, str],
+    key: SigningKey,
+    *,
+    timestamp_token: bytes | None = None,
 ) -> None:
-    """Check our own output the way a strict verifier will, before it leaves the process."""
+    """Check our own output the way a strict verifier will, before it leaves the process.
+
+    The timestamp token itself was checked when it arrived (signer.timestamp); here only
+    that the envelope carries exactly it, in the header notation reads."""
     parsed = parse_envelope(envelope)
+    if parsed.unprotected.get(HEADER_TIMESTAMP_SIGNATURE) != timestamp_token:
+        raise SignatureVerificationError("self-check: the timestamp header is not the token")
     verify_envelope_signature(parsed)
     validate_chain(parsed.chain, signing_time=parsed.signing_time)
     if _der(parsed.chain) != _der(key.chain):

@@ -1,4 +1,5 @@
-"""A thin HTTP client for the services the Azure SDKs do not cover (OCI registries, TSAs).
+"""A thin HTTP client for the calls on a signature's path: OCI registries, Table storage,
+the Key Vault sign call, TSAs (the Azure SDKs still do everything off that path).
 
 Built on urllib3 directly: one pool per origin, bodies read under a cap, a hard
 deadline per attempt, redirects followed by hand (so a credential never follows one

@@ -181,8 +181,12 @@ class HttpClient:
         body: bytes | None = None,
         max_body: int = DEFAULT_BODY_LIMIT,
         follow_redirects: bool | None = None,
+        timeout: float | None = None,
     ) -> HttpResponse:
-        """One request (plus redirects), the whole answer read; TransportError on any failure."""
+        """One request (plus redirects), the whole answer read; TransportError on any failure.
+
+        ``timeout`` shortens this exchange's deadline below the client's (a caller with a
+        budget of its own across several attempts)."""
         send_headers = {
             "User-Agent": self._user_agent,
             "Accept-Encoding": "identity",
@@ -195,7 +199,8 @@ class HttpClient:
         except UnsafeUrlError as exc:
             raise TransportError(FailureKind.UNSAFE, str(exc)) from None
         current, target = url, first
-        ends = time.monotonic() + self.timeout  # one deadline for the request and its redirects
+        budget = self.timeout if timeout is None else min(self.timeout, timeout)
+        ends = time.monotonic() + budget  # one deadline for the request and its redirects
         for _ in range(MAX_REDIRECTS + 1):
             response = self._once(
                 method,
@@ -310,9 +315,12 @@ def _out_of_time(seconds: float) -> TransportError:
 _CLASSIFIED: tuple[tuple[tuple[type[BaseException], ...], FailureKind, str], ...] = (
     ((SSLError, ssl.SSLError), FailureKind.TLS, "TLS handshake or certificate verification failed"),
     ((ProxyError,), FailureKind.CONNECTION, "the proxy from the environment failed"),
+    # before the timeouts: urllib3's NewConnectionError (refused, unreachable) subclasses
+    # ConnectTimeoutError for compatibility, but nothing timed out
+    ((NewConnectionError,), FailureKind.CONNECTION, "connection failed"),
     ((Urllib3TimeoutError, TimeoutError), FailureKind.TIMEOUT, "timed out"),
     (
-        (NewConnectionError, ConnectionError, ProtocolError),
+        (ConnectionError, ProtocolError),
         FailureKind.CONNECTION,
         "connection failed",
     ),

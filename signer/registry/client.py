@@ -3,7 +3,8 @@
 Request budget per signature in steady state (the benchmark counts them):
 referrers API: GET manifest, GET referrers, POST envelope, PUT signature = 4;
 tag schema: GET manifest, GET tag index, envelope upload (1-2), PUT signature,
-PUT index = 5-6 (+1 DELETE with cleanup). Everything else (``{}`` config blob,
+GET tag index again (so no concurrent referrer is dropped), PUT index = 6-7 (+1 DELETE
+with cleanup). Everything else (``{}`` config blob,
 tokens, the referrers-API probe, single-POST upload support) is learnt once and
 cached on the client.
 """

@@ -1,9 +1,10 @@
 """Referrers of a subject, from the OCI 1.1 API or the ``sha256-<hex>`` tag schema.
 
-The tag schema is a read-modify-write of one shared index, so the listing keeps
-the index it read (raw entries included, to write back fields this code does
-not model, such as ``platform``) and a following push reuses it instead of
-reading it again.
+The tag schema is a read-modify-write of one shared index: the listing keeps the
+entries it read (raw, to write back fields this code does not model, such as
+``platform``), and the push reads the index once more just before its PUT, so that a
+referrer another writer added since the listing is never dropped (registries have no
+conditional PUT for tags).
 """
 
 from __future__ import annotations

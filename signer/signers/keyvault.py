@@ -3,10 +3,10 @@
 The envelope hands over the to-be-signed bytes; they are hashed here and only the digest
 goes to Key Vault, in exactly one ``sign`` call per signature once warm (made by
 ``keyvault_sign``, a lean client of that REST operation; the SDK clients read the
-certificate, key and secret once per key version). Each answer is checked: the kid and
-algorithm must be the ones asked for, and the signature must verify with the leaf
-certificate's public key. That last check also proves the vault key and the certificate
-belong together, at no extra round trip.
+certificate and, for a CA-issued chain, the secret once per refresh interval, the key once
+per version). Each answer is checked: the kid and algorithm must be the ones asked for,
+and the signature must verify with the leaf certificate's public key. That last check
+also proves the vault key and the certificate belong together, at no extra round trip.
 
 The certificate chain is read once and re-read after ``refresh_seconds``, so a new
 certificate version (rotation) is picked up without a restart. ``signing_key()`` hands out

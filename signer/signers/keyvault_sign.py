@@ -4,7 +4,7 @@ Why not ``CryptographyClient.sign``: through azure-core's pipeline (policies, tr
 requests session that walks the whole environment for proxies on every request) one sign
 call cost 2.0 ms of CPU against the local vault, as much as the rest of the signature; the
 same request here costs a fraction of that. The SDK still does everything else (reading
-the certificate, the key, the secret: once per key version).
+the certificate and secret once per refresh interval, the key once per version).
 
 The wire protocol is the documented one (``POST {kid}/sign?api-version=7.5`` with
 ``{"alg", "value"}``; https://learn.microsoft.com/rest/api/keyvault/keys/sign), and the

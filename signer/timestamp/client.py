@@ -5,8 +5,9 @@ answers, makes no other request: the answer is either a checked Timestamp or an 
 Only a failure to get an answer is retried — connection errors, timeouts, HTTP 5xx and
 429 (honouring Retry-After up to ``max_retry_after``) — at most ``retries`` more times,
 with a short jittered back-off, all within the call's ``timeout``. This mirrors the Key
-Vault client's policy (three tries, connect 10 s, read 30 s); notation itself makes a
-single try with a 15 s limit.
+Vault client's policy (three tries, connect 10 s, read 30 s), all within 15 s by default:
+notation's own limit for its single try, and half of the 30 s Event Grid waits for the
+whole event.
 
 The checks are notation's when it signs (notation-core-go internal/timestamp): the
 answer answers the request (``response.py``), the token's signature and chain verify
@@ -26,11 +27,10 @@ from datetime import UTC, datetime
 from types import TracebackType
 from urllib.parse import urlsplit
 
-import requests
 from cryptography import x509
-from urllib3.exceptions import HTTPError as Urllib3Error
 
 from signer.errors import ConfigurationError
+from signer.http import FailureKind, TransportError, UnsafeUrlError, origin_of
 from signer.registry.transport import retry_after_seconds
 from signer.timestamp.chain import validate_tsa_chain
 from signer.timestamp.errors import (
@@ -45,13 +45,7 @@ from signer.timestamp.errors import (
     TimestampInvalidError,
     TimestampUnavailableError,
 )
-from signer.timestamp.http import (
-    REPLY_MEDIA_TYPE,
-    DeadlineExceededError,
-    ReplyTooLargeError,
-    new_session,
-    post_query,
-)
+from signer.timestamp.http import REPLY_MEDIA_TYPE, DeadlineExceededError, new_client, post_query
 from signer.timestamp.model import Timestamp
 from signer.timestamp.request import build_request, check_hash_name, check_policy
 from signer.timestamp.response import token_for_request
@@ -85,7 +79,7 @@ def _where(url: str) -> str:
 class Timestamper:
     """An RFC 3161 client for one TSA, trusting ``root_certificates`` for its answers.
 
-    Thread-safe; one ``requests.Session`` per instance. ``timeout`` bounds a whole
+    Thread-safe; one HTTP client (connection pool) per instance. ``timeout`` bounds a whole
     ``timestamp`` call (every attempt, back-off and body read); ``connect_timeout`` and
     ``read_timeout`` bound each connect and each socket read within it. ``policy`` (a
     dotted OID) is sent as reqPolicy and required in the answer; notation sends none.
@@ -96,7 +90,7 @@ class Timestamper:
         url: str,
         root_certificates: Sequence[x509.Certificate],
         *,
-        timeout: float = 30.0,
+        timeout: float = 15.0,
         connect_timeout: float = 10.0,
         read_timeout: float = 30.0,
         retries: int = 2,
@@ -115,6 +109,16 @@ class Timestamper:
             raise ConfigurationError(
                 f"timestamp URL {where!r}: an http or https URL with a host is required"
             )
+        if parts.username is not None or parts.password is not None:
+            # a secret in an app setting's URL would travel in every request and log line;
+            # TSAs that need a key take it in the query, which messages never show
+            raise ConfigurationError(
+                f"timestamp URL {where!r}: user information (credentials) is not supported"
+            )
+        try:
+            origin_of(url)
+        except UnsafeUrlError as exc:
+            raise ConfigurationError(f"timestamp URL {where!r}: {exc}") from None
         if min(timeout, connect_timeout, read_timeout) <= 0 or retries < 0:
             raise ConfigurationError("timestamp timeouts must be > 0 and retries >= 0")
         check_roots(root_certificates)
@@ -130,14 +134,18 @@ class Timestamper:
         self._policy = check_policy(policy)
         self._max_reply = max_reply_size
         self._sleep = sleep
-        self._session = new_session()
+        self._http = new_client(
+            timeout=self._timeout,
+            connect_timeout=self._connect_timeout,
+            read_timeout=self._read_timeout,
+        )
         self._lock = threading.Lock()
         self._sent = 0
 
     # --- lifecycle -------------------------------------------------------------------------
 
     def close(self) -> None:
-        self._session.close()
+        self._http.close()
 
     def __enter__(self) -> Timestamper:
         return self
@@ -149,6 +157,12 @@ class Timestamper:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    @property
+    def roots(self) -> tuple[x509.Certificate, ...]:
+        """The TSA roots this client trusts (a signature's existing timestamp is judged
+        against them too)."""
+        return self._roots
 
     @property
     def requests_sent(self) -> int:
@@ -218,38 +232,44 @@ class Timestamper:
                     ) from None
                 self._sleep(wait)
 
+    def _out_of_time(self) -> TimestampUnavailableError:
+        return TimestampUnavailableError(
+            f"timestamp from {self.where}: no complete answer within {self._timeout:g}s",
+            reason=DEADLINE,
+        )
+
+    def _transport_failure(self, exc: TransportError, deadline: float) -> Exception:
+        """What a failed exchange means for this call: retry, give up now, or refuse."""
+        if exc.kind is FailureKind.TIMEOUT:
+            if time.monotonic() >= deadline - 0.05:  # the call's own budget ran out
+                return self._out_of_time()
+            return _RetryableError(exc.detail, TIMEOUT)
+        if exc.kind is FailureKind.TOO_LARGE:
+            return TimestampInvalidError(
+                f"timestamp from {self.where}: the reply is larger than {self._max_reply} bytes",
+                reason=TOO_LARGE,
+            )
+        if exc.kind is FailureKind.TLS:
+            # the same handshake fails the same way at once: no retry within this call
+            return TimestampUnavailableError(
+                f"timestamp from {self.where}: TLS handshake failed ({exc.detail})",
+                reason=CONNECTION,
+            )
+        if exc.kind is FailureKind.UNSAFE:  # e.g. a proxy variable that is not a URL
+            return ConfigurationError(f"timestamp from {self.where}: {exc.detail}")
+        return _RetryableError(exc.detail, CONNECTION)  # refused, reset, a garbled answer
+
     def _attempt(self, query: bytes, deadline: float) -> bytes:
         with self._lock:
             self._sent += 1
         try:
             reply = post_query(
-                self._session,
-                self.url,
-                query,
-                connect_timeout=self._connect_timeout,
-                read_timeout=self._read_timeout,
-                deadline=deadline,
-                max_body=self._max_reply,
+                self._http, self.url, query, deadline=deadline, max_body=self._max_reply
             )
         except DeadlineExceededError:
-            raise TimestampUnavailableError(
-                f"timestamp from {self.where}: no complete answer within {self._timeout:g}s",
-                reason=DEADLINE,
-            ) from None
-        except ReplyTooLargeError:
-            raise TimestampInvalidError(
-                f"timestamp from {self.where}: the reply is larger than {self._max_reply} bytes",
-                reason=TOO_LARGE,
-            ) from None
-        except requests.exceptions.SSLError:
-            # the same handshake fails the same way at once: no retry within this call
-            raise TimestampUnavailableError(
-                f"timestamp from {self.where}: TLS handshake failed", reason=CONNECTION
-            ) from None
-        except requests.Timeout as exc:
-            raise _RetryableError(type(exc).__name__, TIMEOUT) from None
-        except (requests.RequestException, Urllib3Error, OSError) as exc:
-            raise _RetryableError(type(exc).__name__, CONNECTION) from None
+            raise self._out_of_time() from None
+        except TransportError as exc:
+            raise self._transport_failure(exc, deadline) from None
         if reply.status == 200:
             if reply.media_type != REPLY_MEDIA_TYPE:
                 raise TimestampInvalidError(

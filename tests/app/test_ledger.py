@@ -6,13 +6,14 @@ import multiprocessing
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from scripts.sample_events import push_event
 from shared import ledger as ledger_module
 from shared.ledger import (
     REASON_LIMIT,
@@ -27,6 +28,7 @@ from shared.tables import StorageUnavailableError, Table, TableService, parse_co
 from signer.errors import TransientError
 from signer.journal import LockLostError
 from signer.models import Descriptor, Failed, Signed, SignRequest, Skipped
+from tests.plugins.app import SignerApp
 from tests.plugins.azurite import ACCOUNT_KEY, StorageNames
 from tests.servers.fault_proxy import FaultProxy
 
@@ -372,14 +374,30 @@ def test_another_repository_is_another_lock(ledger: Ledger) -> None:
     )
 
 
-def test_waiting_too_long_is_transient_and_recorded(table: Table) -> None:
+def test_waiting_too_long_is_transient(table: Table) -> None:
     ledger = _fast(table, wait_seconds=0.3)
     ledger.journal(ORIGIN).started(REQUEST, DIGEST)  # held, never finished
     with pytest.raises(LockTimeoutError, match="still held by another worker") as raised:
         ledger.journal(ORIGIN).started(REQUEST, DIGEST)
     assert isinstance(raised.value, TransientError)
-    assert [r["status"] for r in ledger.history(DIGEST)] == ["failed", "signing"]
-    assert ledger.history(DIGEST)[0]["code"] == "lock_timeout"
+    assert [r["status"] for r in ledger.history(DIGEST)] == ["signing"]  # the caller records
+
+
+def test_a_delivery_that_waits_too_long_is_recorded_once_and_redelivered(
+    make_app: Callable[..., SignerApp], repository_name: str
+) -> None:
+    app = make_app()
+    image = app.pusher.push_image(repository_name, "v1")
+    request = SignRequest(app.registry_host, repository_name, image.digest, tag="v1")
+    app.handlers.ledger.journal(ORIGIN).started(request, image.digest)  # a stuck holder
+    app.handlers.ledger.wait_seconds = 0.3
+    with pytest.raises(LockTimeoutError):
+        app.deliver(push_event(app.registry_host, repository_name, image.digest, size=image.size))
+    rows = app.history(image.digest)
+    assert [(r["status"], r.get("code")) for r in rows] == [
+        ("failed", "lock_timeout"),
+        ("signing", None),
+    ]
 
 
 def _later(seconds: float) -> Any:

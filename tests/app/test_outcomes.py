@@ -97,6 +97,8 @@ FIELDS = {
     "signatureDigest": SIG,
     "reason": "",
     "certificateThumbprint": "ff" * 32,
+    "timestampTime": "2026-12-01T10:00:00Z",
+    "timestampAuthority": "CN=Example TSA,O=Example",
 }
 
 

@@ -243,6 +243,39 @@ def test_basic_auth_from_environment(
         (("sign", "localhost:1/app:v1", *KEY, "-m", "env=\udcff"), 2, "not valid text"),
         (("verify", "localhost:1/app:v1", "-m", "\udcff=x"), 2, "not valid text"),
         (("sign", "--bogus-flag"), 2, "unrecognized arguments"),
+        # timestamping: notation's two flags, both or neither, the root checked at start
+        (
+            ("sign", "localhost:1/app:v1", *KEY, "--timestamp-url", "http://tsa.example/"),
+            2,
+            "go together",
+        ),
+        (("sign", "localhost:1/app:v1", *KEY, "--timestamp-root-cert", "/r.pem"), 2, "go together"),
+        (
+            (
+                "sign",
+                "localhost:1/app:v1",
+                *KEY,
+                "--timestamp-url",
+                "http://tsa.example/",
+                "--timestamp-root-cert",
+                "/nonexistent.pem",
+            ),
+            2,
+            "cannot read it",
+        ),
+        (
+            (
+                "sign",
+                "localhost:1/app:v1",
+                *KEY,
+                "--timestamp-url",
+                "ftp://tsa.example/",
+                "--timestamp-root-cert",
+                str(CERTS / "rsa2048-chain" / "root.pem"),
+            ),
+            2,
+            "http or https",
+        ),
     ],
 )
 def test_usage_errors_are_one_line(argv: tuple[str, ...], code: int, message: str) -> None:

@@ -26,6 +26,7 @@ from signer.timestamp import (
 from signer.timestamp import errors as reasons
 from signer.timestamp.response import check_status
 from signer.timestamp.token import StatusInfo
+from tests.servers.forward_proxy import ForwardProxy
 from tests.servers.tsa import POLICY, TsaFault, TsaServer, refused_url
 from tests.timestamp.helpers import HASH_OF_KIND, Signed, signed_envelope
 from tests.verifier import pki
@@ -333,16 +334,22 @@ def test_bad_configuration_is_refused_before_any_request(tsa_server: TsaServer) 
     assert tsa_server.requests == 0
 
 
-def test_credentials_in_the_url_stay_out_of_messages(tsa_server: TsaServer) -> None:
-    url = tsa_server.url.replace("http://", "http://user:s3cret@") + "?key=k3y"
+def test_credentials_in_the_url_are_refused_and_stay_out_of_messages(
+    tsa_server: TsaServer,
+) -> None:
+    with pytest.raises(ConfigurationError, match="credentials") as caught:
+        Timestamper(tsa_server.url.replace("http://", "http://user:s3cret@"), [tsa_server.root])
+    assert "s3cret" not in str(caught.value)
+    url = tsa_server.url + "?key=k3y"  # a key in the query is sent, never shown
     signed = signed_envelope()
     tsa_server.inject("404")
     with (
         Timestamper(url, [tsa_server.root]) as stamper,
-        pytest.raises(TimestampInvalidError) as caught,
+        pytest.raises(TimestampInvalidError) as invalid,
     ):
         stamper.timestamp(signed.signature, signed.hash_name, signed.chain)
-    assert "s3cret" not in str(caught.value) and "k3y" not in str(caught.value)
+    assert "k3y" not in str(invalid.value)
+    assert tsa_server.requests == 1
 
 
 def test_the_root_file_is_read_as_notation_reads_it(tsa_server: TsaServer) -> None:
@@ -372,3 +379,18 @@ def test_a_rejection_quotes_the_tsa_s_words_printable_and_bounded() -> None:
     with pytest.raises(TimestampUnavailableError):
         check_status(StatusInfo(3, (), frozenset()))  # waiting: ask again later
     check_status(StatusInfo(1, (), frozenset()))  # granted with modifications is granted
+
+
+def test_the_tsa_is_reached_through_the_environment_proxy(
+    tsa_server: TsaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As notation (Go's ProxyFromEnvironment) and every other remote of the signer."""
+    signed = signed_envelope()
+    with ForwardProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        with Timestamper(tsa_server.url, [tsa_server.root]) as stamper:
+            stamper.timestamp(signed.signature, signed.hash_name, signed.chain)
+        assert [method for method, _ in proxy.seen] == ["POST"]
+    assert tsa_server.requests == 1

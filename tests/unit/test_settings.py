@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
+from scripts.devcert import ensure_dev_certificate
 from shared.settings import Settings
 from signer.errors import ConfigurationError
 from signer.options import parse_duration
@@ -42,6 +44,7 @@ def test_defaults() -> None:
     assert s.ledger_table == "signingledger"
     assert s.http_timeout == 10.0
     assert s.storage.connection_string == "UseDevelopmentStorage=true"
+    assert s.timestamp_url is None and s.timestamp_root_cert is None
 
 
 def test_acr_defaults_to_entra_auth() -> None:
@@ -124,3 +127,29 @@ def test_typo_in_filters_warns_at_startup() -> None:
     assert any("nothing will be signed" in w for w in s.startup_warnings())
     s = settings(SIGNER_INCLUDE_REPOSITORIES="team-a/*")
     assert not [w for w in s.startup_warnings() if "pattern" in w]
+
+
+def test_timestamp_url_and_root_go_together() -> None:
+    s = settings(SIGNER_TIMESTAMP_URL="http://tsa.example/", SIGNER_TIMESTAMP_ROOT_CERT="/r.pem")
+    assert s.timestamp_url == "http://tsa.example/" and str(s.timestamp_root_cert) == "/r.pem"
+    for alone in ({"SIGNER_TIMESTAMP_URL": "http://tsa.example/"},
+                  {"SIGNER_TIMESTAMP_ROOT_CERT": "/r.pem"}):  # fmt: skip
+        with pytest.raises(ConfigurationError, match="go together"):
+            settings(**alone)
+
+
+def test_a_bad_tsa_root_fails_start_up_naming_the_settings(tmp_path: Path) -> None:
+    from shared.runtime import build_handlers  # noqa: PLC0415 - builds real clients
+
+    not_a_root = tmp_path / "leaf.pem"
+    not_a_root.write_text("not a certificate")
+    env = dict(BASE, SIGNER_TIMESTAMP_URL="http://127.0.0.1:1/",
+               SIGNER_TIMESTAMP_ROOT_CERT=str(not_a_root))  # fmt: skip
+    dev = ensure_dev_certificate(tmp_path / "dev")
+    env.update(SIGNER_LOCAL_KEY=str(dev["key"]), SIGNER_LOCAL_CERT_CHAIN=str(dev["chain"]))
+    with pytest.raises(ConfigurationError, match=r"SIGNER_TIMESTAMP_ROOT_CERT.*not a PEM or DER"):
+        build_handlers(Settings.from_env(env))
+    with pytest.raises(ConfigurationError, match=r"SIGNER_TIMESTAMP_ROOT_CERT.*cannot read"):
+        build_handlers(
+            Settings.from_env(dict(env, SIGNER_TIMESTAMP_ROOT_CERT=str(tmp_path / "missing")))
+        )
