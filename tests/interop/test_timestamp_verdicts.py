@@ -18,18 +18,20 @@ then one sleep, then the verifications.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 from cryptography import x509
 
 from signer.certs import thumbprints
+from signer.cli import main
 from signer.connect import RegistryOptions, open_registry
 from signer.credentials import build_credential
 from signer.envelope import prepare_envelope
@@ -353,3 +355,47 @@ def test_timestamp_verdict_against_notation(lab: Lab, name: str) -> None:
     else:
         assert outcome.error == timestamp.error, outcome
         assert outcome.results[-1].check == TIMESTAMP
+
+
+def _our_inspect(reference: str, *extra: str) -> str:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["inspect", reference, "--insecure-registry", *extra], out=out, err=err)
+    assert code == 0, err.getvalue()
+    return out.getvalue()
+
+
+def _rfc3339_range(stamp: dict[str, Any]) -> str:
+    return f"[{stamp['earliest']}, {stamp['latest']}]"
+
+
+@pytest.mark.parametrize(
+    "name", ["good-token-valid-certificate", "jws-good-token-expired-certificate", "wrong-imprint"]
+)
+def test_inspect_shows_the_countersignature_as_notation_inspect_does(lab: Lab, name: str) -> None:
+    reference = lab.pushed[name].reference
+    run = lab.notation.run("inspect", reference, "--insecure-registry", "-o", "json")
+    assert run.passed, run
+    (theirs_signature,) = json.loads(run.stdout)["Signatures"]
+    theirs = theirs_signature["unsignedAttributes"]["timestampSignature"]
+    (ours_signature,) = json.loads(_our_inspect(reference, "-o", "json"))["signatures"]
+    ours = ours_signature["timestampSignature"]
+    if "error" in theirs:  # a token over something else: both say so, and show nothing else
+        for words in ("failed to parse timestamp countersignature: ", "mismatched message"):
+            assert words in theirs["error"] and words in ours["error"], (theirs, ours)
+        assert ours["genTime"] is None and ours["certificates"] == []
+        return
+    assert ours["error"] is None
+    assert _rfc3339_range(ours) == theirs["timestamp"]
+    assert [
+        (c["sha256Fingerprint"], c["subject"], c["issuer"], c["notAfter"])
+        for c in ours["certificates"]
+    ] == [
+        (c["SHA256Fingerprint"], c["issuedTo"], c["issuedBy"], c["expiry"])
+        for c in theirs["certificates"]
+    ]
+    assert ours["tsaSubject"] == "CN=Test TSA,O=acr-notary-signer tests"
+    text = _our_inspect(reference)
+    assert "    timestamp signature (read, not verified):\n" in text
+    assert f"        signed by: {ours['tsaSubject']}\n" in text
+    for cert in ours["certificates"]:
+        assert f"            sha256 thumbprint: {cert['sha256Fingerprint']}\n" in text
