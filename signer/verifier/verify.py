@@ -9,16 +9,28 @@ logged otherwise. Then, whatever the level, the payload must name the subject
 (mediaType, digest, size) and carry the required user metadata. An artifact
 passes when any of its signatures (at most 100 tried) passes.
 
-Verdicts agree with notation v1.3.2 (tests/interop/test_verdicts.py runs both on the
-same signatures) except where the specification says otherwise; README.md, "Verifier
-and notation", lists each case. Rejected here, accepted by notation: unknown critical
-headers, a CA whose basicConstraints is not critical, SHA-1-signed certificates and
-JWS times that are not RFC 3339 (offset +24:00, one-digit hour); RFC 3161 timestamps
-are not verified, so a policy with a ``tsa`` store fails authentic-timestamp checks
-that need one; OCSP/CRL are not fetched, so a certificate that names a revocation
-endpoint has status "unknown" (what notation reports when the endpoint is
-unreachable). Accepted here, where notation gives up on the whole artifact: a
-signature the registry cannot give (see signer.signatures) fails alone.
+Authentic timestamp (notation-go verifyAuthenticTimestamp, verifyTimestamp): for
+notary.x509, when the policy names a ``tsa`` store and ``verifyTimestamp`` is
+``always`` (or ``afterCertExpiry`` and a chain certificate has expired), the
+envelope must carry an RFC 3161 countersignature over its signature value that
+verifies against the roots of those stores, the signing chain must be valid over
+the token's whole time range (not now: an expired signing certificate passes), and
+the TSA chain's revocation status is checked whatever the revocation level;
+otherwise the chain must be valid now. notary.x509.signingAuthority: the chain must
+be valid at the authentic signing time.
+
+Verdicts agree with notation v1.3.2 (tests/interop/test_verdicts.py and
+test_timestamp_verdicts.py run both on the same signatures) except where the
+specification says otherwise; README.md, "Verifier and notation", lists each case.
+Rejected here, accepted by notation: unknown critical headers, a CA whose
+basicConstraints is not critical, SHA-1-signed certificates and JWS times that are
+not RFC 3339 (offset +24:00, one-digit hour). OCSP/CRL are not fetched, so a
+certificate that names a revocation endpoint, in the signing chain or in a TSA
+chain being checked, has status "unknown" (what notation reports when the endpoint
+is unreachable). A trust store that is missing or unreadable (a ``tsa`` store when a
+token must be checked) is a ConfigurationError, not a failed check. Accepted here,
+where notation gives up on the whole artifact: a signature the registry cannot give
+(see signer.signatures) fails alone.
 """
 
 from __future__ import annotations

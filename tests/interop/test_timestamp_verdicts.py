@@ -35,6 +35,7 @@ from signer.cli import main
 from signer.connect import RegistryOptions, open_registry
 from signer.credentials import build_credential
 from signer.envelope import prepare_envelope
+from signer.errors import ConfigurationError
 from signer.mediatypes import (
     ANNOTATION_THUMBPRINTS,
     COSE_MEDIA_TYPE,
@@ -59,7 +60,10 @@ from tests.servers.olareg import Olareg
 from tests.servers.tsa import TsaFault, TsaServer
 from tests.verifier import hostile, pki
 
-Policy = Literal["tsa", "tsa-after-expiry", "tsa-permissive", "tsa-revocation-skipped", "no-tsa"]
+Policy = Literal[
+    "tsa", "tsa-after-expiry", "tsa-permissive", "tsa-revocation-skipped", "tsa-store-missing",
+    "no-tsa",
+]  # fmt: skip
 Validity = Literal["valid", "expired", "ends-before", "starts-after", "ends-within-accuracy"]
 ENDED: tuple[Validity, ...] = ("expired", "ends-before", "ends-within-accuracy")
 Token = Literal["good"] | TsaFault | None  # None: no timestamp at all
@@ -72,8 +76,10 @@ STATEMENTS: dict[Policy, dict[str, object]] = {
     "tsa-after-expiry": {"level": "strict", "verifyTimestamp": "afterCertExpiry"},
     "tsa-permissive": {"level": "permissive"},
     "tsa-revocation-skipped": {"level": "strict", "override": {"revocation": "skip"}},
+    "tsa-store-missing": {"level": "strict"},
     "no-tsa": {"level": "strict"},
 }
+TSA_STORES: dict[Policy, list[str]] = {"no-tsa": [], "tsa-store-missing": ["tsa:absent"]}
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,7 @@ class Case:
     notation: bool  # notation v1.3.2's verdict, as observed
     words: tuple[str, ...] = ()  # in both reasons, when the timestamp check fails or logs
     envelope: Literal["cose", "jws"] = "cose"
+    configuration_error: bool = False  # ours: no verdict (README, "Verifier and notation")
 
 
 EXPIRED_NOW = "verification time is after certificate"
@@ -165,6 +172,16 @@ CASES: dict[str, Case] = {
     "permissive-logs-a-missing-token-on-an-expired-certificate": Case(
         "tsa-permissive", None, "expired", True, (NO_TOKEN,)
     ),
+    # the tsa store is read only to check a token, by both
+    "missing-tsa-store-no-token": Case("tsa-store-missing", None, "valid", False, (NO_TOKEN,)),
+    "missing-tsa-store": Case(
+        "tsa-store-missing",
+        "good",
+        "valid",
+        False,
+        ("failed to load tsa trust store",),
+        configuration_error=True,
+    ),
 }
 
 _ENDED = [name for name, case in CASES.items() if case.validity in ENDED]
@@ -198,7 +215,7 @@ class Lab:
                 for name, case in CASES.items()
                 if case.policy == policy
             ]
-            stores = ["ca:signing"] + ([] if policy == "no-tsa" else ["tsa:tsa"])
+            stores = ["ca:signing", *TSA_STORES.get(policy, ["tsa:tsa"])]
             statements.append(
                 {
                     "name": policy,
@@ -337,9 +354,14 @@ def test_timestamp_verdict_against_notation(lab: Lab, name: str) -> None:
     if case.validity in ENDED:
         assert datetime.now(UTC) > pushed.leaf.not_valid_after_utc  # the lab waited for it
     theirs = lab.notation.verify(pushed.reference, verbose=True)
-    ours = lab.ours(pushed.reference)
     said = theirs.stdout + theirs.stderr
     assert theirs.passed is case.notation, f"notation's verdict changed: {theirs}"
+    if case.configuration_error:  # notation: a failed check; we refuse to give a verdict
+        assert f"{TIMESTAMP} validation failed" in said and all(w in said for w in case.words)
+        with pytest.raises(ConfigurationError, match="trust store tsa:absent does not exist"):
+            lab.ours(pushed.reference)
+        return
+    ours = lab.ours(pushed.reference)
     (outcome,) = ours.outcomes
     assert ours.verified is case.notation, f"{outcome.error}\nnotation: {theirs}"
     assert not outcome.internal_error
