@@ -44,7 +44,13 @@ from signer.registry import RegistryClient
 from signer.service import SigningService
 from signer.signatures import fetch_signatures, verify_reference
 from signer.signers.base import Signer
-from signer.verifier import SignatureSummary, TrustPolicyDocument, Verifier, inspect_signature
+from signer.verifier import (
+    SignatureSummary,
+    TimestampSignatureSummary,
+    TrustPolicyDocument,
+    Verifier,
+    inspect_signature,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TRANSIENT = 0, 1, 2, 3
 
@@ -408,6 +414,24 @@ def _summaries(
     return out
 
 
+def _timestamp_lines(stamp: TimestampSignatureSummary) -> list[str]:
+    """The countersignature as read (notation inspect's "timestamp signature"), unverified."""
+    lines = ["    timestamp signature (read, not verified):"]
+    if stamp.error is not None:
+        return [*lines, f"        invalid: {_printable(stamp.error)}"]
+    accuracy = "none" if stamp.accuracy is None else f"{stamp.accuracy.total_seconds():g}s"
+    lines.append(f"        timestamp: [{stamp.earliest}, {stamp.latest}]")
+    lines.append(f"        genTime: {stamp.time} (accuracy {accuracy}, policy {stamp.policy})")
+    lines.append(
+        f"        signed by: {_printable(stamp.tsa_subject or '(not named in the token)')}"
+    )
+    for cert in stamp.certificates:
+        lines.append(f"        certificate: {_printable(cert.subject)}")
+        lines.append(f"            sha256 thumbprint: {cert.sha256}")
+        lines.append(f"            valid: {cert.not_before} to {cert.not_after}")
+    return lines
+
+
 def _inspect(ctx: _Context) -> int:
     ref = Reference.parse(ctx.args.reference)
     with ctx.registry(ref) as client:
@@ -430,6 +454,8 @@ def _inspect(ctx: _Context) -> int:
         for cert in summary.certificates:
             lines.append(f"    certificate: {_printable(cert.subject)}")
             lines.append(f"        sha256 thumbprint: {cert.sha256}")
+        if summary.timestamp is not None:
+            lines.extend(_timestamp_lines(summary.timestamp))
     data = {
         "subject": subject.to_json(),
         "signatures": [{"manifestDigest": d, **s.to_json()} for d, s in summaries],

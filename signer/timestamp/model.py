@@ -17,7 +17,8 @@ BASELINE_POLICY = "0.4.0.2023.1.1"
 
 
 def _when(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """RFC 1123 with a numeric zone, as notation's messages give certificate times."""
+    return moment.strftime("%a, %d %b %Y %H:%M:%S +0000")
 
 
 class _TimeRange:

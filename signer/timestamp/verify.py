@@ -96,9 +96,9 @@ def summarize_timestamp_token(token: bytes, signature: bytes) -> TimestampSummar
     inspect does the same): for display, never for trust."""
     try:
         parsed = parse_token(token)
+        check_imprint(parsed, signature)  # notation inspect reports both the same way
     except TimestampInvalidError as exc:
         raise exc.prefixed("failed to parse timestamp countersignature") from None
-    check_imprint(parsed, signature)
     subject = None
     for info in parsed.signer_infos:
         try:

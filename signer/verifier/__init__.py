@@ -5,7 +5,7 @@ Entry points: ``Verifier`` (verify_signature / verify_signatures), ``TrustPolicy
 """
 
 from signer.verifier.envelopes import Envelope, UnsupportedEnvelopeError, parse, verify_integrity
-from signer.verifier.inspect import SignatureSummary, inspect_signature
+from signer.verifier.inspect import SignatureSummary, TimestampSignatureSummary, inspect_signature
 from signer.verifier.trustpolicy import Action, Check, TrustPolicy, TrustPolicyDocument
 from signer.verifier.truststore import TrustStore
 from signer.verifier.verify import (
@@ -26,6 +26,7 @@ __all__ = [
     "Envelope",
     "SignatureBlob",
     "SignatureSummary",
+    "TimestampSignatureSummary",
     "TrustPolicy",
     "TrustPolicyDocument",
     "TrustStore",

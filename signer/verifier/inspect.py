@@ -3,6 +3,11 @@
 Shows an envelope even when the strict parser rejects it: the summary then
 carries the parse error and whatever a lenient decode could still read, which
 is what a user debugging a rejected signature needs to see.
+
+A timestamp countersignature is shown as ``notation inspect`` shows it: its time range
+(genTime ± accuracy) and the certificates the token carries, read with
+``summarize_timestamp_token``, which checks only that the token is over this signature.
+Nothing here is trusted: ``verify`` decides.
 """
 
 from __future__ import annotations
@@ -12,16 +17,17 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
 import cbor2
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from signer.algorithms import BY_COSE_ID
 from signer.certs import load_certificate, thumbprint
-from signer.errors import CertificateError, EnvelopeError
+from signer.errors import CertificateError, EnvelopeError, SignerError
 from signer.mediatypes import (
     COSE_MEDIA_TYPE,
     HEADER_AUTHENTIC_SIGNING_TIME,
@@ -29,10 +35,12 @@ from signer.mediatypes import (
     HEADER_SIGNING_AGENT,
     HEADER_SIGNING_SCHEME,
     HEADER_SIGNING_TIME,
+    HEADER_TIMESTAMP_SIGNATURE,
     JWS_MEDIA_TYPE,
 )
 from signer.models import Descriptor
 from signer.payload import read_payload
+from signer.timestamp import summarize_timestamp_token
 from signer.untrusted import UNTRUSTED_INPUT_ERRORS
 from signer.verifier.envelopes import Envelope, parse
 
@@ -73,6 +81,72 @@ class CertificateSummary:
             )
 
 
+_TOKEN_ERRORS: tuple[type[Exception], ...] = (SignerError, *UNTRUSTED_INPUT_ERRORS)
+
+
+def _when(t: datetime | None) -> str | None:
+    return None if t is None else t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _certificates_json(certs: tuple[CertificateSummary, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "subject": c.subject,
+            "issuer": c.issuer,
+            "sha256Fingerprint": c.sha256,
+            "notBefore": _when(c.not_before),
+            "notAfter": _when(c.not_after),
+        }
+        for c in certs
+    ]
+
+
+@dataclass(frozen=True)
+class TimestampSignatureSummary:
+    """A countersignature as read, not verified: its time range and the certificates the
+    token carries; or, for a token that is unreadable or over another signature, why."""
+
+    time: datetime | None = None  # TSTInfo genTime
+    earliest: datetime | None = None  # genTime - accuracy (notation's rule for no accuracy)
+    latest: datetime | None = None
+    accuracy: timedelta | None = None  # as the token gives it; None when it has none
+    policy: str | None = None
+    tsa_subject: str | None = None  # the certificate the token names as its signer
+    certificates: tuple[CertificateSummary, ...] = ()
+    error: str | None = None
+
+    @classmethod
+    def of(cls, token: bytes, signature: bytes) -> TimestampSignatureSummary:
+        try:
+            read = summarize_timestamp_token(token, signature)
+        except _TOKEN_ERRORS as exc:
+            return cls(error=str(exc) or type(exc).__name__)
+        return cls(
+            time=read.time,
+            earliest=read.earliest,
+            latest=read.latest,
+            accuracy=read.accuracy,
+            policy=read.policy,
+            tsa_subject=read.tsa_subject,
+            certificates=tuple(
+                CertificateSummary.of_der(c.public_bytes(serialization.Encoding.DER))
+                for c in read.certificates
+            ),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "genTime": _when(self.time),
+            "earliest": _when(self.earliest),
+            "latest": _when(self.latest),
+            "accuracySeconds": None if self.accuracy is None else self.accuracy.total_seconds(),
+            "policy": self.policy,
+            "tsaSubject": self.tsa_subject,
+            "certificates": _certificates_json(self.certificates),
+            "error": self.error,
+        }
+
+
 @dataclass(frozen=True)
 class SignatureSummary:
     media_type: str
@@ -86,29 +160,19 @@ class SignatureSummary:
     signed_artifact: Descriptor | None = None
     user_metadata: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     error: str | None = None  # why the strict parser rejects the envelope
+    timestamp: TimestampSignatureSummary | None = None  # None: no countersignature
 
     def to_json(self) -> dict[str, Any]:
-        def when(t: datetime | None) -> str | None:
-            return None if t is None else t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
         return {
             "mediaType": self.media_type,
             "digest": self.digest,
             "signatureAlgorithm": self.algorithm,
             "signingScheme": self.signing_scheme,
-            "signingTime": when(self.signing_time),
-            "expiry": when(self.expiry),
+            "signingTime": _when(self.signing_time),
+            "expiry": _when(self.expiry),
             "signingAgent": self.signing_agent,
-            "certificates": [
-                {
-                    "subject": c.subject,
-                    "issuer": c.issuer,
-                    "sha256Fingerprint": c.sha256,
-                    "notBefore": when(c.not_before),
-                    "notAfter": when(c.not_after),
-                }
-                for c in self.certificates
-            ],
+            "certificates": _certificates_json(self.certificates),
+            "timestampSignature": None if self.timestamp is None else self.timestamp.to_json(),
             "signedArtifact": (
                 None if self.signed_artifact is None else self.signed_artifact.plain().to_json()
             ),
@@ -147,6 +211,12 @@ def _lenient_time(value: object) -> datetime | None:
     return None
 
 
+def _timestamp(token: object, signature: object) -> TimestampSignatureSummary | None:
+    if not isinstance(token, bytes):
+        return None
+    return TimestampSignatureSummary.of(token, signature if isinstance(signature, bytes) else b"")
+
+
 def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -172,6 +242,7 @@ def _lenient_cose(blob: bytes) -> dict[str, Any]:
         "signing_agent": _str(unprotected.get(HEADER_SIGNING_AGENT)),
         "certificates": _certs(unprotected.get(33, protected.get(33))),
         "signed_artifact": _target(msg[2]),
+        "timestamp": _timestamp(unprotected.get(HEADER_TIMESTAMP_SIGNATURE), msg[3]),
     }
 
 
@@ -193,6 +264,8 @@ def _lenient_jws(blob: bytes) -> dict[str, Any]:
         protected = {}
     raw_x5c = header.get("x5c")
     x5c: list[Any] = raw_x5c if isinstance(raw_x5c, list) else []
+    raw_token = header.get(HEADER_TIMESTAMP_SIGNATURE)
+    token = _b64(raw_token, False) if isinstance(raw_token, str) else None
     return {
         "algorithm": _str(protected.get("alg")),
         "signing_scheme": _str(protected.get(HEADER_SIGNING_SCHEME)),
@@ -203,6 +276,7 @@ def _lenient_jws(blob: bytes) -> dict[str, Any]:
         "signing_agent": _str(header.get(HEADER_SIGNING_AGENT)),
         "certificates": _certs([_b64(c, False) for c in x5c]),
         "signed_artifact": _target(_b64(doc.get("payload"), True)),
+        "timestamp": _timestamp(token, _b64(doc.get("signature"), True)),
     }
 
 
@@ -224,6 +298,7 @@ def _from_envelope(env: Envelope, digest: str) -> SignatureSummary:
         signed_artifact=target,
         user_metadata=MappingProxyType(dict(target.annotations or {})) if target else {},
         error=error,
+        timestamp=_timestamp(env.timestamp_signature, env.signature),
     )
 
 

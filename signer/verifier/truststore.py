@@ -4,7 +4,8 @@ Read the way notation-go verifier/truststore does it, so the same directory work
 for both tools: every regular file in the named store must hold at least one PEM
 or DER certificate; a sub-directory or symlink in the store is an error rather
 than something silently ignored (a misconfigured store should be loud); every
-certificate must be a CA or a self-signed certificate.
+certificate must be a CA or a self-signed certificate, and a ``tsa`` store holds root CA
+certificates only (self-issued, self-signed, and allowed to sign certificates).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.padding import PSS, PKCS1v15
 
 from signer.certs import load_certificate, load_pem_certificates
 from signer.errors import CertificateError, ConfigurationError
+from signer.timestamp.chain import raw_issuer, raw_subject
 from signer.untrusted import UNTRUSTED_INPUT_ERRORS
 from signer.verifier.trustpolicy import StoreType
 
@@ -76,6 +78,41 @@ def _self_signature_verifies(cert: x509.Certificate) -> bool:
     return True
 
 
+def _may_sign_certificates(cert: x509.Certificate) -> str | None:
+    """Go's CheckSignatureFrom parent rules: cA=true (or a v1 certificate), and keyCertSign
+    when keyUsage is present."""
+    if cert.version != x509.Version.v3:
+        return None
+    try:
+        if not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+            return "it is not a CA (basicConstraints cA is false)"
+    except x509.ExtensionNotFound:
+        return "it is not a CA (no basicConstraints)"
+    try:
+        if not cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign:
+            return "its keyUsage does not allow keyCertSign"
+    except x509.ExtensionNotFound:
+        pass
+    return None
+
+
+def _root_ca_problem(cert: x509.Certificate) -> str | None:
+    """notation-go isRootCACertificate: ``cert.CheckSignatureFrom(cert)`` and the raw issuer
+    equals the raw subject."""
+    problem = _may_sign_certificates(cert)
+    if problem is not None:
+        return problem
+    try:
+        verifies = _self_signature_verifies(cert)
+    except UNTRUSTED_INPUT_ERRORS:
+        verifies = False
+    if not verifies:
+        return "its own key does not verify its signature"
+    if raw_issuer(cert) != raw_subject(cert):
+        return "issuer and subject are not the same"
+    return None
+
+
 class TrustStore:
     """Named certificate collections under one directory; loaded on demand, then cached."""
 
@@ -128,6 +165,12 @@ class TrustStore:
                     raise ConfigurationError(
                         f"certificate {cert.subject.rfc4514_string()!r} in {entry} is neither a "
                         "CA certificate nor a self-signed signing certificate"
+                    )
+                problem = _root_ca_problem(cert) if store_type == StoreType.TSA else None
+                if problem is not None:
+                    raise ConfigurationError(
+                        f"certificate {cert.subject.rfc4514_string()!r} in {entry} is not a root "
+                        f"CA certificate, which a trust store of type tsa requires: {problem}"
                     )
             certificates.extend(certs)
         if not certificates:

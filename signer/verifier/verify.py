@@ -9,16 +9,28 @@ logged otherwise. Then, whatever the level, the payload must name the subject
 (mediaType, digest, size) and carry the required user metadata. An artifact
 passes when any of its signatures (at most 100 tried) passes.
 
-Verdicts agree with notation v1.3.2 (tests/interop/test_verdicts.py runs both on the
-same signatures) except where the specification says otherwise; README.md, "Verifier
-and notation", lists each case. Rejected here, accepted by notation: unknown critical
-headers, a CA whose basicConstraints is not critical, SHA-1-signed certificates and
-JWS times that are not RFC 3339 (offset +24:00, one-digit hour); RFC 3161 timestamps
-are not verified, so a policy with a ``tsa`` store fails authentic-timestamp checks
-that need one; OCSP/CRL are not fetched, so a certificate that names a revocation
-endpoint has status "unknown" (what notation reports when the endpoint is
-unreachable). Accepted here, where notation gives up on the whole artifact: a
-signature the registry cannot give (see signer.signatures) fails alone.
+Authentic timestamp (notation-go verifyAuthenticTimestamp, verifyTimestamp): for
+notary.x509, when the policy names a ``tsa`` store and ``verifyTimestamp`` is
+``always`` (or ``afterCertExpiry`` and a chain certificate has expired), the
+envelope must carry an RFC 3161 countersignature over its signature value that
+verifies against the roots of those stores, the signing chain must be valid over
+the token's whole time range (not now: an expired signing certificate passes), and
+the TSA chain's revocation status is checked whatever the revocation level;
+otherwise the chain must be valid now. notary.x509.signingAuthority: the chain must
+be valid at the authentic signing time.
+
+Verdicts agree with notation v1.3.2 (tests/interop/test_verdicts.py and
+test_timestamp_verdicts.py run both on the same signatures) except where the
+specification says otherwise; README.md, "Verifier and notation", lists each case.
+Rejected here, accepted by notation: unknown critical headers, a CA whose
+basicConstraints is not critical, SHA-1-signed certificates and JWS times that are
+not RFC 3339 (offset +24:00, one-digit hour). OCSP/CRL are not fetched, so a
+certificate that names a revocation endpoint, in the signing chain or in a TSA
+chain being checked, has status "unknown" (what notation reports when the endpoint
+is unreachable). A trust store that is missing or unreadable (a ``tsa`` store when a
+token must be checked) is a ConfigurationError, not a failed check. Accepted here,
+where notation gives up on the whole artifact: a signature the registry cannot give
+(see signer.signatures) fails alone.
 """
 
 from __future__ import annotations
@@ -49,6 +61,7 @@ from signer.mediatypes import HEADER_VERIFICATION_PLUGIN, SCHEME_X509_SIGNING_AU
 from signer.models import Descriptor
 from signer.payload import read_payload
 from signer.reference import Reference
+from signer.timestamp import TimestampInvalidError, verify_timestamp_token
 from signer.untrusted import UNTRUSTED_INPUT_ERRORS, describe
 from signer.verifier.dn import certificate_dn, is_subset
 from signer.verifier.envelopes import Envelope, parse, verify_integrity
@@ -201,6 +214,13 @@ def _has_revocation_endpoint(cert: x509.Certificate) -> bool:
     return True
 
 
+def _revocable(chain: Sequence[x509.Certificate]) -> x509.Certificate | None:
+    """The certificate notation names when revocation status is unknown: of those with an
+    OCSP/CRL endpoint (which we do not query), the one nearest the leaf (notation-go
+    revocationFinalResult walks from the root and keeps the last one it finds)."""
+    return next((cert for cert in chain if _has_revocation_endpoint(cert)), None)
+
+
 def _subject(cert: x509.Certificate) -> str:
     return cert.subject.rfc4514_string()
 
@@ -216,6 +236,19 @@ def _valid_at_signing(chain: Sequence[x509.Certificate], at: datetime) -> str | 
     return None
 
 
+def _timestamp_required(
+    policy: TrustPolicy, chain: Sequence[x509.Certificate], now: datetime
+) -> bool:
+    """Whether a notary.x509 signature needs a verified timestamp (trust-store-trust-policy.md,
+    "Timestamp Countersignature Verification details"): the policy names a tsa store, and
+    verifyTimestamp is "always", or "afterCertExpiry" and a chain certificate has expired."""
+    if not policy.stores_of(StoreType.TSA):
+        return False
+    if policy.verify_timestamp == "afterCertExpiry":
+        return any(now > cert.not_valid_after_utc for cert in chain)
+    return True
+
+
 def _valid_now(chain: Sequence[x509.Certificate], now: datetime) -> str | None:
     """Without a verified timestamp every certificate must be valid at verification time."""
     for cert in chain:
@@ -227,7 +260,7 @@ def _valid_now(chain: Sequence[x509.Certificate], now: datetime) -> str | None:
         if now > cert.not_valid_after_utc:
             return (
                 f"verification time is after certificate {_subject(cert)!r} validity period, "
-                f"it expired at {cert.not_valid_after_utc:{_RFC1123Z}}"
+                f"it was expired at {cert.not_valid_after_utc:{_RFC1123Z}}"
             )
     return None
 
@@ -432,18 +465,37 @@ class Verifier:
         return Check.EXPIRY, None
 
     def _authentic_timestamp(self, policy: TrustPolicy, env: Envelope) -> tuple[Check, str | None]:
+        """notation-go verifyAuthenticTimestamp / verifyTimestamp."""
         check = Check.AUTHENTIC_TIMESTAMP
         if env.signing_scheme == SCHEME_X509_SIGNING_AUTHORITY:
             return check, _valid_at_signing(env.chain, env.signing_time)
         now = self._now()
-        use_timestamp = bool(policy.stores_of(StoreType.TSA))
-        if use_timestamp and policy.verify_timestamp == "afterCertExpiry":
-            use_timestamp = any(now > c.not_valid_after_utc for c in env.chain)
-        if not use_timestamp:
+        if not _timestamp_required(policy, env.chain, now):
             return check, _valid_now(env.chain, now)
+        return check, self._verify_timestamp(policy, env)
+
+    def _verify_timestamp(self, policy: TrustPolicy, env: Envelope) -> str | None:
+        """The countersignature is over this signature, from a trusted TSA, and its whole
+        time range lies in the signing chain's validity (not "now": the chain may have
+        expired since); then the TSA chain's revocation status, whatever the policy's
+        revocation level (notation checks it as part of this step)."""
         if not env.timestamp_signature:
-            return check, "no timestamp countersignature was found in the signature envelope"
-        return check, "RFC 3161 timestamp countersignatures are not verified by this verifier"
+            return "no timestamp countersignature was found in the signature envelope"
+        roots: list[x509.Certificate] = []
+        for name in policy.stores_of(StoreType.TSA):
+            roots.extend(self.trust_store.certificates(StoreType.TSA, name))
+        try:
+            stamp = verify_timestamp_token(env.timestamp_signature, env.signature, roots)
+            stamp.check_within(env.chain)
+        except TimestampInvalidError as exc:
+            return exc.message
+        revocable = _revocable(stamp.tsa_chain)
+        if revocable is not None:
+            return (
+                f"timestamping certificate with subject {_subject(revocable)!r} revocation "
+                "status is unknown: OCSP/CRL checking is not implemented by this verifier"
+            )
+        return None
 
     @staticmethod
     def _revocation(env: Envelope) -> str | None:
@@ -452,12 +504,12 @@ class Verifier:
         We do not fetch OCSP or CRLs; a certificate that names an endpoint gets
         "unknown", which notation also reports when the endpoint is unreachable.
         """
-        for cert in reversed(env.chain):
-            if _has_revocation_endpoint(cert):
-                return (
-                    f"signing certificate with subject {_subject(cert)!r} revocation status is "
-                    "unknown: OCSP/CRL checking is not implemented by this verifier"
-                )
+        revocable = _revocable(env.chain)
+        if revocable is not None:
+            return (
+                f"signing certificate with subject {_subject(revocable)!r} revocation status is "
+                "unknown: OCSP/CRL checking is not implemented by this verifier"
+            )
         return None
 
     @staticmethod

@@ -22,7 +22,8 @@ Faults are queued with ``inject(fault)`` and each is used by one request (``time
   ``drop_policy`` (the TSA's default policy instead of the one asked for);
 - the TSA says no: ``rejection`` (badAlg), ``busy`` (timeNotAvailable);
 - the token: ``no_eku``, ``noncritical_eku``, ``extra_eku``, ``untrusted``, ``pss``,
-  ``tampered`` (its signature altered), ``no_certs`` (no certificates in it).
+  ``tampered`` (its signature altered), ``no_certs`` (no certificates in it),
+  ``revocable`` (a TSA certificate naming a CRL at ``crl_url``, where nothing listens).
 ``reply_for(query, fault)`` runs the same pipeline without HTTP, for tests that need a
 broken token as bytes.
 """
@@ -80,9 +81,10 @@ TsaFault = Literal[
     "pss",
     "tampered",
     "no_certs",
+    "revocable",
 ]
 # faults whose token is the good TSTInfo signed again by another certificate
-_RESIGNED = ("no_eku", "noncritical_eku", "extra_eku", "pss")
+_RESIGNED = ("no_eku", "noncritical_eku", "extra_eku", "pss", "revocable")
 # faults of the HTTP exchange around a good reply
 _AROUND_REPLY = ("slow", "trickle", "trickle_headers", "html")
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -173,6 +175,7 @@ def make_tsa_certificate(
     ekus: Sequence[x509.ObjectIdentifier] | None = (ExtendedKeyUsageOID.TIME_STAMPING,),
     eku_critical: bool = True,
     days: int = 2,
+    crl_url: str | None = None,
 ) -> x509.Certificate:
     """A TSA certificate; the defaults are what RFC 3161 2.3 and notation require."""
     now = datetime.now(UTC)
@@ -192,6 +195,9 @@ def make_tsa_certificate(
     )
     if ekus:
         builder = builder.add_extension(x509.ExtendedKeyUsage(list(ekus)), critical=eku_critical)
+    if crl_url:
+        point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)
+        builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
 
 
@@ -236,6 +242,7 @@ class TsaServer(BackgroundServer):
         self._pending: list[_Pending] = []
         self._lock = threading.Lock()
         self._openssl = threading.Lock()  # openssl ts rewrites its serial file
+        self.crl_url = refused_url() + "tsa.crl"  # revocation status: unknown
 
         root_key = _key("p384")
         self.root = make_root(root_key, "Test TSA Root")
@@ -266,6 +273,7 @@ class TsaServer(BackgroundServer):
             "pss": self._identity(
                 "pss", _key("rsa2048"), "Test TSA (RSA-PSS)", issuers, issuer_key
             ),
+            "revocable": identity("revocable", "TSA with a CRL", crl_url=self.crl_url),
         }
         other_root_key = _key("p256")
         self.other_root = make_root(other_root_key, "Untrusted TSA Root")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,54 @@ def test_non_ca_issued_certificate_is_refused(tmp_path: Path) -> None:
 def test_bad_store_name(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="must match"):
         TrustStore(tmp_path).certificates(StoreType.CA, "../x")
+
+
+def _tsa_store(tmp_path: Path, *certs: pki.x509.Certificate) -> TrustStore:
+    path = tmp_path / "x509" / "tsa" / "tsa"
+    path.mkdir(parents=True)
+    (path / "roots.pem").write_bytes(pki.pem(*certs))
+    return TrustStore(tmp_path)
+
+
+def test_a_tsa_store_holds_root_ca_certificates(
+    tmp_path: Path, root_cert: pki.x509.Certificate
+) -> None:
+    assert _tsa_store(tmp_path, root_cert).certificates(StoreType.TSA, "tsa") == (root_cert,)
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (
+            lambda: pki.certificate(
+                pki.key("p256"),
+                pki.name("Intermediate"),
+                issuer_key=pki.key("p384"),
+                issuer=pki.name("Root"),
+                ca=True,
+            ),
+            "its own key does not verify its signature",
+        ),
+        (lambda: pki.certificate(pki.key("p256"), pki.name("Leaf")), "cA is false"),
+        (
+            lambda: pki.certificate(pki.key("p256"), pki.name("No BC"), ca=None),
+            "no basicConstraints",
+        ),
+        (
+            lambda: pki.certificate(
+                pki.key("p256"), pki.name("No keyCertSign"), ca=True, key_usage={"crl_sign": True}
+            ),
+            "keyCertSign",
+        ),
+    ],
+    ids=["intermediate", "self-signed-leaf", "no-basic-constraints", "no-key-cert-sign"],
+)
+def test_a_tsa_store_refuses_what_is_not_a_root_ca(
+    tmp_path: Path, make: Callable[[], pki.x509.Certificate], words: str
+) -> None:
+    """notation-go GetCertificates: a tsa store's certificates must pass isRootCACertificate
+    (the ca and signingAuthority stores take a self-signed leaf or an intermediate)."""
+    cert = make()
+    with pytest.raises(ConfigurationError, match="not a root CA certificate") as caught:
+        _tsa_store(tmp_path, cert).certificates(StoreType.TSA, "tsa")
+    assert words in str(caught.value)
