@@ -182,12 +182,21 @@ def test_every_entry_point_makes_signatures_that_outlive_their_certificate(
     assert tsa_server.requests == 3  # one per timestamped signature, none for the control
     assert datetime.now(UTC) < signing.expires, "signing took too long for the window"
 
+    refs = {
+        "event": _ref(olareg, timestamped, by_event),
+        "http": _ref(olareg, timestamped, by_http),
+        "cli": _ref(olareg, timestamped, by_cli),
+        "control": _ref(olareg, control, bare),
+    }
+    config = notation.config
+    ours = ["--trust-policy", str(config / "trustpolicy.json"),
+            "--trust-store", str(config / "truststore"), "--insecure-registry"]  # fmt: skip
+
     def verdicts() -> dict[str, NotationRun]:
-        runs = {
-            name: notation.verify(_ref(olareg, timestamped, image), verbose=True)
-            for name, image in (("event", by_event), ("http", by_http), ("cli", by_cli))
-        }
-        runs["control"] = notation.verify(_ref(olareg, control, bare), verbose=True)
+        runs = {name: notation.verify(ref, verbose=True) for name, ref in refs.items()}
+        for name, ref in refs.items():  # the project's verifier, same policy and stores
+            code, out, err = _cli("verify", ref, *ours)
+            assert (code == 0) == runs[name].passed, (name, out, err, runs[name])
         return runs
 
     before = verdicts()
