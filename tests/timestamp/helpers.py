@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import cbor2
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from signer.envelope import build_envelope, parse_envelope
@@ -14,6 +16,7 @@ from signer.mediatypes import HEADER_TIMESTAMP_SIGNATURE, OCI_MANIFEST
 from signer.models import Descriptor
 from signer.payload import build_payload
 from signer.signers.local import LocalSigner
+from tests.servers.notation import Notation
 from tests.verifier import pki
 
 # key kind -> the hash of the signature algorithm it implies (PS256 ... ES512)
@@ -79,3 +82,43 @@ def with_timestamp(envelope: bytes, token: bytes) -> bytes:
     protected, unprotected, payload, signature = outer.value
     unprotected[HEADER_TIMESTAMP_SIGNATURE] = token
     return bytes(cbor2.dumps(cbor2.CBORTag(18, [protected, unprotected, payload, signature])))
+
+
+def write_signing_key(
+    folder: Path, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, chain: list[x509.Certificate]
+) -> tuple[Path, Path]:
+    """``key`` (PKCS#8) and ``chain`` (leaf first) as PEM files: (key path, chain path)."""
+    key_path, chain_path = folder / "signing.key", folder / "signing.pem"
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    chain_path.write_bytes(pki.pem(*chain))
+    return key_path, chain_path
+
+
+def tsa_and_control_policy(notation: Notation, host: str, timestamped: str, control: str) -> None:
+    """A strict trust policy where ``timestamped`` needs a timestamp (stores ``ca:signing``
+    and ``tsa:tsa``) and ``control`` does not (``ca:signing`` only)."""
+
+    def statement(name: str, repository: str, stores: list[str]) -> dict[str, object]:
+        return {
+            "name": name,
+            "registryScopes": [f"{host}/{repository}"],
+            "signatureVerification": {"level": "strict"},
+            "trustStores": stores,
+            "trustedIdentities": ["*"],
+        }
+
+    notation.policy(
+        {
+            "version": "1.0",
+            "trustPolicies": [
+                statement("timestamped", timestamped, ["ca:signing", "tsa:tsa"]),
+                statement("control", control, ["ca:signing"]),
+            ],
+        }
+    )

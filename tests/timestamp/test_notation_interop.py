@@ -20,7 +20,6 @@ import pytest
 import requests
 from asn1crypto import tsp
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from signer.certs import thumbprints
@@ -44,7 +43,12 @@ from tests.servers.images import ImagePusher, PushedImage
 from tests.servers.notation import Notation, NotationRun
 from tests.servers.olareg import Olareg
 from tests.servers.tsa import TsaFault, TsaServer
-from tests.timestamp.helpers import signing_chain, with_timestamp
+from tests.timestamp.helpers import (
+    signing_chain,
+    tsa_and_control_policy,
+    with_timestamp,
+    write_signing_key,
+)
 from tests.verifier import pki
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -124,21 +128,6 @@ class Setup:
         return out
 
 
-def _write_signing_key(
-    home: Path, key: PrivateKey, chain: list[x509.Certificate]
-) -> tuple[Path, Path]:
-    key_path, chain_path = home / "signing.key", home / "signing.pem"
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    chain_path.write_bytes(pki.pem(*chain))
-    return key_path, chain_path
-
-
 def _setup(
     tmp_path: Path,
     olareg: Olareg,
@@ -151,33 +140,10 @@ def _setup(
     key, chain = signing_chain(
         kind, not_before=datetime.now(UTC) - timedelta(hours=1), not_after=not_after
     )
-    notation.signing_key("test", *_write_signing_key(tmp_path, key, chain))
+    notation.signing_key("test", *write_signing_key(tmp_path, key, chain))
     notation.trust([chain[-1]], "signing", "ca")
     notation.trust([tsa.root], "tsa", "tsa")
     return Setup(olareg, notation, tsa, key, chain, ImagePusher(olareg.url))
-
-
-def _policy(notation: Notation, host: str, timestamped: str, control: str) -> None:
-    """``timestamped`` needs a timestamp (a tsa: store); ``control`` does not."""
-
-    def statement(name: str, repository: str, stores: list[str]) -> dict[str, object]:
-        return {
-            "name": name,
-            "registryScopes": [f"{host}/{repository}"],
-            "signatureVerification": {"level": "strict"},
-            "trustStores": stores,
-            "trustedIdentities": ["*"],
-        }
-
-    notation.policy(
-        {
-            "version": "1.0",
-            "trustPolicies": [
-                statement("timestamped", timestamped, ["ca:signing", "tsa:tsa"]),
-                statement("control", control, ["ca:signing"]),
-            ],
-        }
-    )
 
 
 @pytest.fixture
@@ -232,7 +198,7 @@ def test_timestamped_signatures_outlive_their_certificate(
     expires = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=12)
     setup = _setup(tmp_path, olareg, notation, tsa_server, not_after=expires)
     timestamped, control = repository_name, f"{repository_name}-control"
-    _policy(notation, olareg.host, timestamped, control)
+    tsa_and_control_policy(notation, olareg.host, timestamped, control)
     by_notation = setup.pusher.push_image(timestamped, "by-notation")
     by_us = setup.pusher.push_image(timestamped, "by-us")
     bare_in_tsa_scope = setup.pusher.push_image(timestamped, "untimestamped")
@@ -301,7 +267,9 @@ def test_notation_refuses_the_tokens_we_refuse(
 ) -> None:
     """Broken tokens in an envelope of ours fail ``notation verify`` and our verifier, for
     the same reason in the same words."""
-    _policy(setup.notation, setup.olareg.host, repository_name, f"{repository_name}-control")
+    tsa_and_control_policy(
+        setup.notation, setup.olareg.host, repository_name, f"{repository_name}-control"
+    )
     image = setup.pusher.push_image(repository_name, "v1")
     subject, envelope = setup.envelope_for(image)
     signature = parse_envelope(envelope).signature

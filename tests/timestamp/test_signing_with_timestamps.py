@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from scripts.sample_events import push_event
 from signer.certs import subject_of
@@ -36,8 +35,7 @@ from tests.servers.images import PushedImage
 from tests.servers.notation import Notation, NotationRun
 from tests.servers.olareg import Olareg
 from tests.servers.tsa import TsaFault, TsaServer, refused_url
-from tests.timestamp.helpers import signing_chain
-from tests.verifier import pki
+from tests.timestamp.helpers import signing_chain, tsa_and_control_policy, write_signing_key
 
 #: the signing certificate's remaining life: enough for a loaded CI machine to sign four
 #: artifacts and verify them (about 2 s here), short enough to wait out
@@ -56,15 +54,7 @@ def _short_lived_signing_key(tmp_path: Path, lifetime: timedelta) -> Signing:
     expires = datetime.now(UTC).replace(microsecond=0) + lifetime
     key, chain = signing_chain("p256", not_before=datetime.now(UTC) - timedelta(hours=1),
                                not_after=expires)  # fmt: skip
-    key_path, chain_path = tmp_path / "signing.key", tmp_path / "signing.pem"
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    chain_path.write_bytes(pki.pem(*chain))
+    key_path, chain_path = write_signing_key(tmp_path, key, chain)
     return Signing(key_path, chain_path, chain, expires)
 
 
@@ -72,28 +62,9 @@ def _trust(
     notation: Notation, signing: Signing, tsa: TsaServer, *, scopes: tuple[str, str, str]
 ) -> None:
     """``scopes``: (registry host, repository needing a timestamp, control repository)."""
-    host, timestamped, control = scopes
     notation.trust([signing.chain[-1]], "signing", "ca")
     notation.trust([tsa.root], "tsa", "tsa")
-
-    def statement(name: str, repository: str, stores: list[str]) -> dict[str, object]:
-        return {
-            "name": name,
-            "registryScopes": [f"{host}/{repository}"],
-            "signatureVerification": {"level": "strict"},
-            "trustStores": stores,
-            "trustedIdentities": ["*"],
-        }
-
-    notation.policy(
-        {
-            "version": "1.0",
-            "trustPolicies": [
-                statement("timestamped", timestamped, ["ca:signing", "tsa:tsa"]),
-                statement("control", control, ["ca:signing"]),
-            ],
-        }
-    )
+    tsa_and_control_policy(notation, *scopes)
 
 
 def _cli(*argv: str) -> tuple[int, str, str]:
