@@ -58,7 +58,7 @@ def cpu_seconds() -> float:
 
 
 class PoolDiscards(logging.Filter):
-    """Counts urllib3's "Connection pool is full, discarding connection" (and hides them)."""
+    """Counts the transport's "Connection pool is full, discarding connection" (and hides them)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -123,7 +123,7 @@ class Worker:
         self.curve: list[tuple[int, float]] = []
         self._lock = threading.Lock()
         self.discards = PoolDiscards()
-        logging.getLogger("urllib3.connectionpool").addFilter(self.discards)
+        logging.getLogger("signer.http.connections").addFilter(self.discards)
         runtime.quiet_sdk_request_logs()
         self.rss_at_start = rss_mb()
 

@@ -1,7 +1,8 @@
 """A thin HTTP client for the calls on a signature's path: OCI registries, Table storage,
 the Key Vault sign call, TSAs (the Azure SDKs still do everything off that path).
 
-Built on urllib3 directly: one pool per origin, bodies read under a cap, a hard
+Built on the stdlib's http.client (connections.py: one pool per origin and route),
+bodies read under a cap, a hard
 deadline per attempt, redirects followed by hand (so a credential never follows one
 to another origin), and the proxy and CA-bundle environment azure-core and notation
 honour. Every failure is an ``TransportError`` with a kind the caller maps onto its own

@@ -5,38 +5,28 @@ and a hard deadline, following redirects of GET/HEAD by hand (at most
 ``MAX_REDIRECTS``, each target checked; the ``Authorization`` header is dropped when a
 redirect leaves the origin it was meant for). Anything that goes wrong is an
 ``TransportError`` whose ``kind`` says whether retrying can help; callers turn it into
-their own errors. Pools are kept per (proxy, CA bundle), so a changed environment
-takes effect for new connections.
+their own errors. Connections (``connections.py``) are pooled per (origin, proxy, CA
+bundle), so a changed environment takes effect for the next request.
 """
 
 from __future__ import annotations
 
 import enum
 import http.client
+import logging
 import re
 import ssl
-import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from urllib.parse import urlsplit
 
-import urllib3
-from urllib3.exceptions import (
-    HTTPError,
-    NewConnectionError,
-    ProtocolError,
-    ProxyError,
-    SSLError,
-)
-from urllib3.exceptions import (
-    TimeoutError as Urllib3TimeoutError,
-)
-
+from signer.http.connections import Connection, Pools, ProxyConnectError
 from signer.http.environment import Route, TrustRoots, route
 from signer.http.urls import Origin, UnsafeUrlError, origin_of, resolve
-from signer.http.watchdog import POOL_CLASSES, deadline
+from signer.http.watchdog import deadline
 
+_log = logging.getLogger(__name__)
 MAX_REDIRECTS = 5
 DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
 ERROR_BODY_LIMIT = 64 * 1024
@@ -69,6 +59,37 @@ class TransportError(Exception):
         self.kind = kind
         self.detail = detail
         self.size = size  # TOO_LARGE: the announced size, when the peer announced one
+
+
+class Headers(Mapping[str, str]):
+    """An answer's header fields: names case-insensitive, repeated fields joined with
+    ", " (as urllib3's HTTPHeaderDict and RFC 9110 5.3), the first spelling kept."""
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
+        self._fields: dict[str, tuple[str, str]] = {}
+        for name, value in fields:
+            key = name.lower()
+            known = self._fields.get(key)
+            self._fields[key] = (
+                (name, value) if known is None else (known[0], f"{known[1]}, {value}")
+            )
+
+    def __getitem__(self, name: str) -> str:
+        return self._fields[name.lower()][1]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._fields
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._fields.values())
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __repr__(self) -> str:
+        return f"Headers({list(self._fields.values())!r})"
 
 
 @dataclass(frozen=True)
@@ -124,53 +145,30 @@ class HttpClient:
         self.timeout = timeout
         self._connect_timeout = connect_timeout or timeout
         self._read_timeout = read_timeout or timeout
-        self._tls_verify = tls_verify
-        self._pool_size = pool_size
+        self._tls_roots = TrustRoots(tls_verify, None) if isinstance(tls_verify, str) else None
         self._user_agent = user_agent
-        self._managers: dict[Route, urllib3.PoolManager] = {}
-        self._lock = threading.Lock()
+        self._pools = Pools(size=pool_size, verify=tls_verify is not False)
 
     def close(self) -> None:
-        with self._lock:
-            managers, self._managers = list(self._managers.values()), {}
-        for manager in managers:
-            manager.clear()
+        self._pools.close()
 
-    def _manager(self, origin: Origin) -> urllib3.PoolManager:
-        key = route(origin.scheme, origin.netloc)
-        manager = self._managers.get(key)
-        if manager is not None:
-            return manager
-        with self._lock:
-            manager = self._managers.get(key)
-            if manager is None:
-                manager = self._build(key.proxy, key.roots)
-                self._managers[key] = manager
-            return manager
-
-    def _build(self, proxy: str | None, roots: TrustRoots) -> urllib3.PoolManager:
-        if isinstance(self._tls_verify, str):
-            roots = TrustRoots(self._tls_verify, None)
-        options: dict[str, Any] = {
-            "num_pools": 8,
-            "maxsize": self._pool_size,
-            "cert_reqs": ssl.CERT_REQUIRED if self._tls_verify is not False else ssl.CERT_NONE,
-            "ca_certs": roots.cafile,
-            "ca_cert_dir": roots.capath,
-            "retries": False,
-        }
-        if proxy is None:
-            manager: urllib3.PoolManager = urllib3.PoolManager(**options)
-        else:
+    def _route(self, origin: Origin) -> Route:
+        way = route(origin.scheme, origin.netloc)
+        if self._tls_roots is not None:
+            way = Route(way.proxy, self._tls_roots)
+        if way.proxy is not None:
             try:
-                origin_of(proxy)
+                proxy = origin_of(way.proxy)
             except UnsafeUrlError as exc:
                 raise TransportError(
                     FailureKind.UNSAFE, f"proxy from the environment: {exc}"
                 ) from None
-            manager = urllib3.ProxyManager(proxy, **options)
-        manager.pool_classes_by_scheme = POOL_CLASSES
-        return manager
+            if proxy.scheme != "http":
+                raise TransportError(
+                    FailureKind.UNSAFE,
+                    "proxy from the environment: only http:// proxies are supported",
+                )
+        return way
 
     def exchange(
         self,
@@ -245,25 +243,23 @@ class HttpClient:
     ) -> HttpResponse:
         if seconds <= 0:
             raise _out_of_time(self.timeout)
-        manager = self._manager(origin)
-        timeout = urllib3.Timeout(
-            connect=min(seconds, self._connect_timeout), read=min(seconds, self._read_timeout)
-        )
+        pool = self._pools.get(origin, self._route(origin))
+        parts = urlsplit(url)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         with deadline(seconds) as attempt:
-            raw: urllib3.BaseHTTPResponse | None = None
+            conn: Connection | None = None
+            raw: http.client.HTTPResponse | None = None
+            reusable = False
             try:
-                raw = manager.urlopen(
-                    method,
-                    url,
-                    body=body,
-                    headers=dict(headers),
-                    timeout=timeout,
-                    redirect=False,
-                    retries=False,
-                    preload_content=False,
-                    decode_content=False,
+                conn = pool.take(
+                    min(seconds, self._connect_timeout), min(seconds, self._read_timeout)
                 )
+                conn.request(method, pool.request_target(path, url), body=body, headers=headers)
+                raw = conn.getresponse()
                 response = self._read(method, url, raw, max_body)
+                reusable = raw.isclosed() and not raw.will_close
+                # the path without its query (a SAS or a state token may ride there)
+                _log.debug("%s %s%s: %d", method, origin, parts.path, raw.status)
             except Exception as exc:  # hostile peers: every failure becomes an TransportError
                 if attempt.expired:
                     raise _out_of_time(self.timeout) from None
@@ -271,18 +267,23 @@ class HttpClient:
                     raise
                 raise _failure(exc) from None
             finally:
-                if raw is not None:
-                    raw.release_conn()
+                if conn is not None:
+                    if reusable and not attempt.expired:
+                        pool.give_back(conn)
+                    else:
+                        if raw is not None:
+                            raw.close()
+                        conn.close()
             if attempt.expired:  # the socket was shut down: what was read may be cut short
                 raise _out_of_time(self.timeout)
             return response
 
     @staticmethod
-    def _read(method: str, url: str, raw: urllib3.BaseHTTPResponse, max_body: int) -> HttpResponse:
+    def _read(method: str, url: str, raw: http.client.HTTPResponse, max_body: int) -> HttpResponse:
         status = raw.status
-        headers = raw.headers  # the response is discarded: no copy needed
+        headers = Headers(raw.msg.raw_items())  # the fields as parsed, unprocessed
         if method == "HEAD":
-            raw.drain_conn()
+            raw.read()  # nothing to read: marks the answer complete, the connection reusable
             return HttpResponse(status, headers, b"", url)
         ok = 200 <= status < 300
         limit = max_body if ok else ERROR_BODY_LIMIT
@@ -296,14 +297,15 @@ class HttpClient:
         while True:
             chunk = raw.read(_CHUNK)
             if not chunk:
+                if raw.length:  # read(amt) ends quietly at EOF, even short of the length
+                    raise TransportError(FailureKind.CONNECTION, "connection closed mid-answer")
                 break
             content += chunk
             if len(content) > limit:
                 if ok:
                     raise TransportError(FailureKind.TOO_LARGE, f"answer over {limit} bytes")
                 del content[limit:]
-                raw.close()  # an error body is only read for its message; drop the rest
-                break
+                break  # an error body is only read for its message; the rest is dropped
         return HttpResponse(status, headers, bytes(content), url)
 
 
@@ -313,19 +315,18 @@ def _out_of_time(seconds: float) -> TransportError:
 
 # (exception classes, kind, description) in the order they are tried
 _CLASSIFIED: tuple[tuple[tuple[type[BaseException], ...], FailureKind, str], ...] = (
-    ((SSLError, ssl.SSLError), FailureKind.TLS, "TLS handshake or certificate verification failed"),
-    ((ProxyError,), FailureKind.CONNECTION, "the proxy from the environment failed"),
-    # before the timeouts: urllib3's NewConnectionError (refused, unreachable) subclasses
-    # ConnectTimeoutError for compatibility, but nothing timed out
-    ((NewConnectionError,), FailureKind.CONNECTION, "connection failed"),
-    ((Urllib3TimeoutError, TimeoutError), FailureKind.TIMEOUT, "timed out"),
+    ((ssl.SSLError,), FailureKind.TLS, "TLS handshake or certificate verification failed"),
+    ((ProxyConnectError,), FailureKind.CONNECTION, "the proxy from the environment failed"),
+    ((TimeoutError,), FailureKind.TIMEOUT, "timed out"),
+    # a keep-alive connection the peer closed between answers (RemoteDisconnected) too
     (
-        (ConnectionError, ProtocolError),
+        (ConnectionError, http.client.RemoteDisconnected),
         FailureKind.CONNECTION,
         "connection failed",
     ),
+    ((http.client.IncompleteRead,), FailureKind.CONNECTION, "connection closed mid-answer"),
     (
-        (http.client.HTTPException, HTTPError, ValueError, UnicodeError),
+        (http.client.HTTPException, ValueError, UnicodeError),
         FailureKind.PROTOCOL,
         "malformed exchange",
     ),

@@ -6,9 +6,9 @@ the subject's lock with it). Here a single daemon thread watches every attempt's
 deadline; when one passes it shuts the attempt's socket down, which makes the blocked
 read return at once, and the attempt is reported as having run out of time.
 
-The connection an attempt uses is learnt from the connection classes below: urllib3
-calls ``request()`` on the connection it picked (new or pooled), which records itself
-in a thread-local slot for the attempt in progress on that thread.
+The sockets an attempt uses are reported by the transport (``watch``: a pooled
+connection's socket when it is taken, a new one as soon as it is connected, again once
+TLS wraps it) to the attempt in progress on that thread, in a thread-local slot.
 """
 
 from __future__ import annotations
@@ -20,26 +20,21 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import Any
-
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 
 class Attempt:
-    """One request's deadline and the connection it is using."""
+    """One request's deadline and the socket it is using."""
 
-    __slots__ = ("connection", "deadline", "expired")
+    __slots__ = ("deadline", "expired", "sock")
 
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline
-        self.connection: HTTPConnection | None = None
+        self.sock: socket.socket | None = None
         self.expired = False
 
     def abort(self) -> None:
         self.expired = True
-        conn = self.connection
-        sock = getattr(conn, "sock", None) if conn is not None else None
+        sock = self.sock
         if sock is not None:
             with suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
@@ -106,32 +101,10 @@ def deadline(seconds: float) -> Iterator[Attempt]:
         _WATCHDOG.disarm(ident)
 
 
-def _record(conn: HTTPConnection) -> None:
+def watch(sock: socket.socket | None) -> None:
+    """Put ``sock`` under the deadline of the attempt running on this thread, if any."""
     attempt: Attempt | None = getattr(_current, "attempt", None)
-    if attempt is not None:
-        attempt.connection = conn
-        if attempt.expired:  # the deadline passed while a pooled connection was picked
+    if attempt is not None and sock is not None:
+        attempt.sock = sock
+        if attempt.expired:  # the deadline passed while the connection was being made
             attempt.abort()
-
-
-class WatchedHTTPConnection(HTTPConnection):
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _record(self)
-        super().request(*args, **kwargs)
-
-
-class WatchedHTTPSConnection(HTTPSConnection):
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _record(self)
-        super().request(*args, **kwargs)
-
-
-class WatchedHTTPConnectionPool(HTTPConnectionPool):
-    ConnectionCls = WatchedHTTPConnection
-
-
-class WatchedHTTPSConnectionPool(HTTPSConnectionPool):
-    ConnectionCls = WatchedHTTPSConnection
-
-
-POOL_CLASSES = {"http": WatchedHTTPConnectionPool, "https": WatchedHTTPSConnectionPool}

@@ -2,7 +2,7 @@
 pointed at it, an app on an ACR-auth registry, an app signing with Key Vault behind the
 fault proxy, and a log check that runs after every test of the suite.
 
-Every test here runs with the root logger at DEBUG (azure-core, azure-identity, urllib3
+Every test here runs with the root logger at DEBUG (azure-core, azure-identity, signer.http
 and the signer's own loggers all record); at teardown the records are scanned for every
 secret the test put in play (``secret_book`` plus what its fixtures hold: managed-identity
 tokens, registry passwords, the dev key). A leak fails the test that caused it.

@@ -67,7 +67,7 @@ def _assert_no_leaks(readable: Readable, book: SecretBook, *, at_least: int) -> 
     secrets = book.values
     assert len(secrets) >= at_least, "the test must know the secrets it checks for"
     texts = readable.all()
-    assert len(texts) > 20  # the logs were really captured (DEBUG from azure, urllib3, signer)
+    assert len(texts) > 20  # the logs were really captured (DEBUG from azure, signer.http, signer)
     leaks = find_leaks(texts, secrets)
     assert not leaks, "\n".join(leaks)
 
