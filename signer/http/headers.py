@@ -26,10 +26,20 @@ _HEADER_LINE = re.compile(r"[\041-\071\073-\176]*:|[\t ]")
 stdlib_parse_headers = http.client.parse_headers
 
 
+# a line the email parser reads as one whole field: a name, a colon, a value without CR
+_PLAIN_FIELD = re.compile(r"([\041-\071\073-\176]+):[\t ]*([^\r]*)\r?\n\Z")
+
+
 def parse_headers(fp: BinaryIO, _class: Any = http.client.HTTPMessage) -> Any:
     """``http.client.parse_headers`` with a direct header-block parser."""
-    block = b"".join(http.client._read_headers(fp)).decode("iso-8859-1")  # type: ignore[attr-defined]
+    lines: list[bytes] = http.client._read_headers(fp)  # type: ignore[attr-defined]
     message = _class()
+    fields = _plain_fields(lines)
+    if fields is not None:
+        for field in fields:
+            message.set_raw(*field)
+        return message
+    block = b"".join(lines).decode("iso-8859-1")
     name: str | None = None
     value: list[str] = []
     for line in _lines(block):
@@ -51,6 +61,21 @@ def parse_headers(fp: BinaryIO, _class: Any = http.client.HTTPMessage) -> Any:
     if name is not None:
         message.set_raw(name, "".join(value).rstrip("\r\n"))
     return message
+
+
+def _plain_fields(lines: list[bytes]) -> list[tuple[str, str]] | None:
+    """What every server sends, one field a line, read directly; None for anything else
+    (a folded line, a bare CR, an mbox line, no blank line at the end)."""
+    if lines[-1] not in (b"\r\n", b"\n"):
+        return None
+    fields = []
+    for line in lines[:-1]:
+        match = _PLAIN_FIELD.match(line.decode("iso-8859-1"))
+        if match is None or line.startswith(b"From "):
+            return None
+        name, value = match.groups()
+        fields.append((name, value))
+    return fields
 
 
 def _lines(block: str) -> list[str]:
