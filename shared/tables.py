@@ -30,6 +30,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import formatdate
+from functools import lru_cache
 from typing import Any, Literal, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -77,6 +78,16 @@ class TableAuth(Protocol):
         ...
 
 
+@lru_cache(maxsize=2)
+def _imf_date(second: int) -> str:
+    return formatdate(second, usegmt=True)
+
+
+def http_date() -> str:
+    """RFC 9110's IMF-fixdate of now, formatted once a second (every call signs with it)."""
+    return _imf_date(int(time.time()))
+
+
 class SharedKeyLite:
     """The account key from a connection string (Azurite's well-known one locally)."""
 
@@ -91,7 +102,7 @@ class SharedKeyLite:
         return f"SharedKeyLite({self._account!r})"
 
     def headers(self, path: str) -> dict[str, str]:
-        date = formatdate(usegmt=True)
+        date = http_date()
         # StringToSign for Table SharedKeyLite: Date \n CanonicalizedResource, the resource
         # being /<account><URL path> (the path holds the account again on path-style URLs)
         string = f"{date}\n/{self._account}{path}"
@@ -125,7 +136,7 @@ class EntraToken:
                         ) from None
                     token = (access.token, float(access.expires_on))
                     self._token = token
-        return {"x-ms-date": formatdate(usegmt=True), "Authorization": f"Bearer {token[0]}"}
+        return {"x-ms-date": http_date(), "Authorization": f"Bearer {token[0]}"}
 
 
 def parse_connection_string(text: str) -> tuple[str, TableAuth]:

@@ -111,6 +111,7 @@ def subject_of(cert: x509.Certificate) -> str:
     return cert.subject.rfc4514_string()
 
 
+@lru_cache(maxsize=256)  # the signing chain's, asked on every signature
 def thumbprint(cert: x509.Certificate) -> str:
     """Lowercase hex SHA-256 of the DER certificate (notation's #S256 thumbprint)."""
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
