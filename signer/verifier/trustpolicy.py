@@ -112,7 +112,8 @@ def _is_path_component(component: str) -> bool:
     )
 
 
-_STORE_NAME_RE = re.compile(r"^[a-zA-Z0-9_.-]+$")
+# Go's $ (notation's regexp) ends the text; Python's would let a trailing newline through
+_STORE_NAME_RE = re.compile(r"[a-zA-Z0-9_.-]+\Z")
 
 
 @dataclass(frozen=True)

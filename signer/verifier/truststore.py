@@ -23,7 +23,7 @@ from signer.timestamp.chain import raw_issuer, raw_subject
 from signer.untrusted import UNTRUSTED_INPUT_ERRORS
 from signer.verifier.trustpolicy import StoreType
 
-_NAME_RE = re.compile(r"^[a-zA-Z0-9_.-]+$")
+_NAME_RE = re.compile(r"[a-zA-Z0-9_.-]+\Z")  # \Z, not $: no trailing newline
 
 
 def _read_certificates(path: Path, label: str) -> list[x509.Certificate]:

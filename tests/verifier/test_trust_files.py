@@ -76,6 +76,11 @@ POLICIES: dict[str, tuple[bytes, str]] = {
         b'{"version": "1.0", "trustPolicies": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
         "nested too deeply",
     ),
+    # Go's $ (notation's pattern) does not match before a final newline; Python's does
+    "store-name-newline": (
+        json.dumps(_with((*S, "trustStores"), ["ca:acme\n"])).encode(),
+        "uses trust store name",
+    ),
     "utf8-bom": (b"\xef\xbb\xbf" + json.dumps(VALID).encode(), "not JSON"),
     "utf16": (json.dumps(VALID).encode("utf-16"), "not UTF-8 JSON"),
     "not-utf8": (b'{"version": "\xff"}', "not UTF-8 JSON"),
@@ -143,6 +148,12 @@ def test_a_store_name_too_long_for_the_file_system_is_a_configuration_error(
 ) -> None:
     with pytest.raises(ConfigurationError, match="trust store ca:aaaa"):
         TrustStore(tmp_path).certificates(StoreType.CA, "a" * 5000)
+
+
+def test_a_store_name_with_a_trailing_newline_is_a_configuration_error(tmp_path: Path) -> None:
+    (tmp_path / "x509" / "ca" / "acme\n").mkdir(parents=True)
+    with pytest.raises(ConfigurationError, match="must match"):
+        TrustStore(tmp_path).certificates(StoreType.CA, "acme\n")
 
 
 def _run(*argv: str) -> tuple[int, str, str]:
