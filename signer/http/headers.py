@@ -26,20 +26,24 @@ _HEADER_LINE = re.compile(r"[\041-\071\073-\176]*:|[\t ]")
 stdlib_parse_headers = http.client.parse_headers
 
 
-# a line the email parser reads as one whole field: a name, a colon, a value without CR
-_PLAIN_FIELD = re.compile(r"([\041-\071\073-\176]+):[\t ]*([^\r]*)\r?\n\Z")
+# what every server sends: fields of one line each (a name, a colon, a value without CR
+# or LF), then the blank line. A name holds no space, so no such line is an mbox "From ".
+# Each line has exactly one way to match (the value starts after the blanks), so a block
+# that fails does so in linear time: no backtracking across lines.
+_PLAIN_FIELD = r"([\041-\071\073-\176]+):[\t ]*((?:[^\t \r\n][^\r\n]*)?)\r?\n"
+_PLAIN_BLOCK = re.compile(rf"(?:{_PLAIN_FIELD})*\r?\n\Z")
+_FIELD = re.compile(_PLAIN_FIELD)
 
 
 def parse_headers(fp: BinaryIO, _class: Any = http.client.HTTPMessage) -> Any:
     """``http.client.parse_headers`` with a direct header-block parser."""
     lines: list[bytes] = http.client._read_headers(fp)  # type: ignore[attr-defined]
+    block = b"".join(lines).decode("iso-8859-1")
     message = _class()
-    fields = _plain_fields(lines)
-    if fields is not None:
-        for field in fields:
+    if _PLAIN_BLOCK.match(block):
+        for field in _FIELD.findall(block):
             message.set_raw(*field)
         return message
-    block = b"".join(lines).decode("iso-8859-1")
     name: str | None = None
     value: list[str] = []
     for line in _lines(block):
@@ -61,21 +65,6 @@ def parse_headers(fp: BinaryIO, _class: Any = http.client.HTTPMessage) -> Any:
     if name is not None:
         message.set_raw(name, "".join(value).rstrip("\r\n"))
     return message
-
-
-def _plain_fields(lines: list[bytes]) -> list[tuple[str, str]] | None:
-    """What every server sends, one field a line, read directly; None for anything else
-    (a folded line, a bare CR, an mbox line, no blank line at the end)."""
-    if lines[-1] not in (b"\r\n", b"\n"):
-        return None
-    fields = []
-    for line in lines[:-1]:
-        match = _PLAIN_FIELD.match(line.decode("iso-8859-1"))
-        if match is None or line.startswith(b"From "):
-            return None
-        name, value = match.groups()
-        fields.append((name, value))
-    return fields
 
 
 def _lines(block: str) -> list[str]:

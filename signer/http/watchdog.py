@@ -18,8 +18,7 @@ import itertools
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 
 
 class Attempt:
@@ -87,18 +86,25 @@ _WATCHDOG = _Watchdog()
 _current = threading.local()
 
 
-@contextmanager
-def deadline(seconds: float) -> Iterator[Attempt]:
-    """Run one HTTP attempt on this thread under a hard deadline of ``seconds``."""
-    attempt = Attempt(time.monotonic() + seconds)
-    ident = _WATCHDOG.arm(attempt)
-    previous = getattr(_current, "attempt", None)
-    _current.attempt = attempt
-    try:
-        yield attempt
-    finally:
-        _current.attempt = previous
-        _WATCHDOG.disarm(ident)
+class deadline:  # noqa: N801 - a context manager, named as one is used
+    """Run one HTTP attempt on this thread under a hard deadline of ``seconds``.
+
+    A class rather than a @contextmanager generator: it is entered once per request."""
+
+    __slots__ = ("_attempt", "_ident", "_previous")
+
+    def __init__(self, seconds: float) -> None:
+        self._attempt = Attempt(time.monotonic() + seconds)
+
+    def __enter__(self) -> Attempt:
+        self._ident = _WATCHDOG.arm(self._attempt)
+        self._previous = getattr(_current, "attempt", None)
+        _current.attempt = self._attempt
+        return self._attempt
+
+    def __exit__(self, *exc: object) -> None:
+        _current.attempt = self._previous
+        _WATCHDOG.disarm(self._ident)
 
 
 def watch(sock: socket.socket | None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import time
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -63,3 +64,13 @@ def test_typical_answers_parse_the_same() -> None:
 
 def test_the_parser_is_the_one_http_client_uses() -> None:
     assert http.client.parse_headers is headers.parse_headers
+
+
+def test_a_hostile_block_is_parsed_in_linear_time() -> None:
+    # many fields whose blanks could be split two ways, then a line that ends the fast path:
+    # a pattern that backtracks across lines would take 21**90 steps here
+    lines = ["Name:" + " " * 20 + "x" * (n % 2) for n in range(90)] + [" folded"]
+    started = time.monotonic()
+    ours, stdlib = _both(_block(lines, True))
+    assert ours == stdlib
+    assert time.monotonic() - started < 1.0
