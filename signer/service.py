@@ -12,7 +12,8 @@ The critical path of one push event, with the referrers API (each line one round
                               | (ledger row + subject lock in one Storage call)
 2. GET referrers (idempotency)| and the Key Vault sign call, made speculatively
                               | (then, with a TSA, its timestamp: one more round trip,
-                              | as the timestamp is over the signature value)
+                              | as the timestamp is over the signature value), then the
+                              | envelope assembled and self-verified on the same thread
 3. POST envelope blob
 4. PUT signature manifest
 5. the journal's finish       (ledger row + lock release in one Storage call)
@@ -37,7 +38,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from signer import SIGNING_AGENT, loopguard
 from signer.certs import thumbprint, thumbprints, validate_chain
-from signer.envelope import parse_envelope, prepare_envelope, verify_envelope_signature
+from signer.envelope import (
+    UnsignedEnvelope,
+    parse_envelope,
+    prepare_envelope,
+    verify_envelope_signature,
+)
 from signer.errors import (
     InternalError,
     InvalidReferenceError,
@@ -246,7 +252,7 @@ class SigningService:
         unsigned = prepare_envelope(payload, key, signing_time=signing_time, expiry=expiry)
         pending: Future[tuple[bytes, Timestamp | None]] | None = None
         if self._speculate:
-            pending = self._pool.submit(self._countersigned, key, unsigned.to_be_signed())
+            pending = self._pool.submit(self._sealed, key, unsigned, subject, request)
         if not request.force:
             referrers = self._registry.list_referrers(request.repository, subject)
             existing = self._existing_signature(request, subject, referrers, key)
@@ -256,14 +262,11 @@ class SigningService:
                     "already_signed",
                     f"signature {existing.digest} by the current certificate exists",
                 )
-        signature, stamp = (
+        envelope, stamp = (
             pending.result()
             if pending is not None
-            else self._countersigned(key, unsigned.to_be_signed())
+            else self._sealed(key, unsigned, subject, request)
         )
-        token = stamp.token if stamp is not None else None
-        envelope = unsigned.complete(signature, signing_agent=self._agent, timestamp_token=token)
-        self_verify(envelope, subject, request.user_metadata, key, timestamp_token=token)
         chain_thumbprints = thumbprints(key.chain)
         annotations = {
             ANNOTATION_THUMBPRINTS: go_json(chain_thumbprints),
@@ -285,6 +288,17 @@ class SigningService:
             key_id=key.key_id,
             timestamp=Countersignature(stamp.time, stamp.tsa_subject) if stamp else None,
         )
+
+    def _sealed(
+        self, key: SigningKey, unsigned: UnsignedEnvelope, subject: Descriptor, request: SignRequest
+    ) -> tuple[bytes, Timestamp | None]:
+        """The complete envelope, verified, and its timestamp: sign, countersign, assemble
+        and check, all beside the referrers listing when speculating."""
+        signature, stamp = self._countersigned(key, unsigned.to_be_signed())
+        token = stamp.token if stamp is not None else None
+        envelope = unsigned.complete(signature, signing_agent=self._agent, timestamp_token=token)
+        self_verify(envelope, subject, request.user_metadata, key, timestamp_token=token)
+        return envelope, stamp
 
     def _countersigned(
         self, key: SigningKey, to_be_signed: bytes
