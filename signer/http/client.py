@@ -246,10 +246,12 @@ class HttpClient:
         pool = self._pools.get(origin, self._route(origin))
         parts = urlsplit(url)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        conn: Connection | None = None
+        raw: http.client.HTTPResponse | None = None
+        response: HttpResponse | None = None
+        failure: Exception | None = None
+        reusable = False
         with deadline(seconds) as attempt:
-            conn: Connection | None = None
-            raw: http.client.HTTPResponse | None = None
-            reusable = False
             try:
                 conn = pool.take(
                     min(seconds, self._connect_timeout), min(seconds, self._read_timeout)
@@ -257,26 +259,28 @@ class HttpClient:
                 conn.request(method, pool.request_target(path, url), body=body, headers=headers)
                 raw = conn.getresponse()
                 response = self._read(method, url, raw, max_body)
-                reusable = raw.isclosed() and not raw.will_close
+                # a 101 switched the connection to another protocol: never reused
+                reusable = raw.isclosed() and not raw.will_close and raw.status >= 200
                 # the path without its query (a SAS or a state token may ride there)
                 _log.debug("%s %s%s: %d", method, origin, parts.path, raw.status)
             except Exception as exc:  # hostile peers: every failure becomes an TransportError
-                if attempt.expired:
-                    raise _out_of_time(self.timeout) from None
-                if isinstance(exc, TransportError):
-                    raise
-                raise _failure(exc) from None
-            finally:
-                if conn is not None:
-                    if reusable and not attempt.expired:
-                        pool.give_back(conn)
-                    else:
-                        if raw is not None:
-                            raw.close()
-                        conn.close()
-            if attempt.expired:  # the socket was shut down: what was read may be cut short
-                raise _out_of_time(self.timeout)
-            return response
+                failure = exc
+        # the deadline is disarmed: the watchdog touches nothing of this attempt any more,
+        # so a connection given back to the pool can no longer be shut down under another
+        if conn is not None:
+            if reusable and failure is None and not attempt.expired:
+                pool.give_back(conn)
+            else:
+                if raw is not None:
+                    raw.close()
+                conn.close()
+        if attempt.expired:  # the socket was shut down: what was read may be cut short
+            raise _out_of_time(self.timeout)
+        if isinstance(failure, TransportError):
+            raise failure
+        if failure is not None or response is None:
+            raise _failure(failure or RuntimeError("no answer")) from None
+        return response
 
     @staticmethod
     def _read(method: str, url: str, raw: http.client.HTTPResponse, max_body: int) -> HttpResponse:
@@ -315,6 +319,9 @@ def _out_of_time(seconds: float) -> TransportError:
 
 # (exception classes, kind, description) in the order they are tried
 _CLASSIFIED: tuple[tuple[tuple[type[BaseException], ...], FailureKind, str], ...] = (
+    # the peer closed the connection mid-handshake or mid-answer: nothing about TLS
+    # itself failed (an overloaded balancer, a restart), so it may be retried
+    ((ssl.SSLEOFError, ssl.SSLZeroReturnError), FailureKind.CONNECTION, "connection closed"),
     ((ssl.SSLError,), FailureKind.TLS, "TLS handshake or certificate verification failed"),
     ((ProxyConnectError,), FailureKind.CONNECTION, "the proxy from the environment failed"),
     ((TimeoutError,), FailureKind.TIMEOUT, "timed out"),

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import http.client
 import logging
+import os
+import re
 import select
 import socket
 import ssl
 import threading
+import time
 from collections import OrderedDict
 from functools import lru_cache
 
@@ -38,9 +41,45 @@ class ProxyConnectError(OSError):
     its answer is not ours to echo)."""
 
 
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+
+
+class Response(http.client.HTTPResponse):
+    """``http.client``'s answer, stricter where it trusts the peer too far."""
+
+    def _read_status(self) -> tuple[str, int, str]:
+        # interim answers (102, 103, ...) come before the final one; http.client skips
+        # only 100, and would take a 103 for the answer (and the real one for the next's)
+        while True:
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if not 100 <= status < 200 or status == 101:
+                return version, status, reason
+            http.client._read_headers(self.fp)  # type: ignore[attr-defined]
+
+    def begin(self) -> None:
+        super().begin()
+        if self.status in (204, 304) or self._method == "HEAD":  # type: ignore[attr-defined]
+            self.chunked = False  # no body, whatever its framing headers say (RFC 9112 6.3)
+
+    def _read_next_chunk_size(self) -> int:
+        # int(line, 16) also takes "-1", "+1", "0x10" and "1_0": a negative size made the
+        # stdlib read to the end of the stream, past every cap
+        line = self.fp.readline(65537)
+        if len(line) > 65536:
+            raise http.client.LineTooLong("chunk size")
+        size = line.split(b";", 1)[0].strip(b" \t\r\n")
+        if not _CHUNK_SIZE.fullmatch(size):
+            self._close_conn()  # type: ignore[attr-defined]
+            raise ValueError("malformed chunk size")
+        return int(size, 16)
+
+
 class Connection(http.client.HTTPConnection):
-    """Connect timeout for the TCP set-up, the tunnel and the TLS handshake, the read
-    timeout after; every socket is reported to the attempt's deadline once it exists."""
+    """Connect timeout for the TCP set-up, the tunnel and the TLS handshake together, the
+    read timeout after; every socket is reported to the attempt's deadline once it
+    exists, the TLS socket before its handshake."""
+
+    response_class = Response
 
     def __init__(
         self,
@@ -53,23 +92,21 @@ class Connection(http.client.HTTPConnection):
         tunnel: tuple[str, int] | None = None,
     ) -> None:
         super().__init__(host, port, timeout=connect_timeout)
+        self.connect_timeout = connect_timeout
         self.read_timeout = connect_timeout
         self._proxied = proxied
         self._tls = tls  # (context, the name the certificate must carry)
-        self._tunnelled = tunnel is not None
+        self._target = tunnel
         if tunnel is not None:
-            self.set_tunnel(*tunnel)
+            self.set_tunnel(*tunnel)  # the Host header names the target, not the proxy
 
     def connect(self) -> None:
+        ends = time.monotonic() + self.connect_timeout  # one budget for every step of the set-up
         try:
-            sock = self._create_connection(  # type: ignore[attr-defined]
-                (self.host, self.port), self.timeout
-            )
-            self.sock = sock
-            watch(sock)
+            self.sock = sock = _open(self.host, self.port, ends)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self._tunnelled:
-                self._tunnel()  # type: ignore[attr-defined]
+            if self._target is not None:
+                self._connect_tunnel(*self._target)
         except TimeoutError:
             raise
         except OSError as exc:
@@ -78,28 +115,94 @@ class Connection(http.client.HTTPConnection):
             raise
         if self._tls is not None:
             context, name = self._tls
-            self.sock = context.wrap_socket(self.sock, server_hostname=name)
-            watch(self.sock)
+            tls = context.wrap_socket(
+                sock,
+                server_hostname=name,
+                do_handshake_on_connect=False,
+                suppress_ragged_eofs=False,  # a TLS answer cut short is not complete
+            )
+            self.sock = tls
+            watch(tls)  # the raw socket is detached now: the deadline must see this one
+            tls.settimeout(_remaining(ends))
+            tls.do_handshake()
         self.sock.settimeout(self.read_timeout)
+
+    def _connect_tunnel(self, host: str, port: int) -> None:
+        """CONNECT through the proxy; an IPv6 literal in brackets (RFC 9110 7.2), which
+        Python 3.11's own tunnel leaves out before 3.11.9."""
+        authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self.send(f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n".encode("ascii"))
+        answer = http.client.HTTPResponse(self.sock, method="CONNECT")
+        try:
+            _, status, _ = answer._read_status()  # type: ignore[attr-defined]
+            if status != 200:
+                raise ProxyConnectError(f"CONNECT answered {status}")
+            http.client._read_headers(answer.fp)  # type: ignore[attr-defined]
+        finally:
+            answer.close()
+
+
+def _remaining(ends: float) -> float:
+    left = ends - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("connection set-up ran out of time")
+    return left
+
+
+def _open(host: str, port: int, ends: float) -> socket.socket:
+    """``socket.create_connection`` within one budget for every address (it gives each
+    address the whole timeout), each socket under the attempt's deadline."""
+    error: OSError | None = None
+    for family, kind, proto, _, address in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+        sock = socket.socket(family, kind, proto)
+        watch(sock)
+        try:
+            sock.settimeout(_remaining(ends))
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            sock.close()
+            if isinstance(exc, TimeoutError):
+                raise
+            error = exc
+    raise error or OSError(f"no address for {host[:80]}")
+
+
+def tls_context(roots: TrustRoots, verify: bool) -> ssl.SSLContext:
+    """One context per trust roots and their files' state: loading a bundle costs
+    milliseconds, and a bundle replaced on disk is read again (as a new connection of
+    requests' would)."""
+    return _context(roots, verify, _state(roots.cafile), _state(roots.capath))
+
+
+def _state(path: str | None) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path) if path else None
+    except OSError:
+        return None
+    return None if info is None else (info.st_mtime_ns, info.st_size)
 
 
 @lru_cache(maxsize=32)
-def tls_context(roots: TrustRoots, verify: bool) -> ssl.SSLContext:
-    """One context per trust roots (loading a bundle costs milliseconds)."""
+def _context(roots: TrustRoots, verify: bool, *state: tuple[int, int] | None) -> ssl.SSLContext:
     if not verify:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     else:
         context = ssl.create_default_context(cafile=roots.cafile, capath=roots.capath)
+        # the name must be in subjectAltName, as Go (notation), urllib3 and browsers check
+        context.hostname_checks_common_name = False
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 
 
 def _dropped(sock: socket.socket | None) -> bool:
-    """An idle keep-alive connection is unusable when its peer has closed it (or sent
-    something unasked): either way the socket polls readable."""
+    """An idle keep-alive connection is unusable when its peer has closed it or sent
+    something unasked: the socket polls readable, or TLS holds bytes already read."""
     if sock is None or sock.fileno() < 0:
+        return True
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
         return True
     poller = select.poll()
     poller.register(sock, select.POLLIN)

@@ -79,7 +79,9 @@ class _Watchdog:
                     continue
                 heapq.heappop(self._heap)
                 self._live.discard(ident)
-            attempt.abort()
+                # under the lock: once disarm() returns, this attempt is never aborted,
+                # so a connection its owner gave back cannot be shut down under another
+                attempt.abort()
 
 
 _WATCHDOG = _Watchdog()
