@@ -40,7 +40,7 @@ from signer.errors import (
 from signer.models import Descriptor, Failed, Signed, SignRequest
 from signer.options import check_metadata, parse_duration
 from signer.reference import Reference
-from signer.registry import RegistryClient
+from signer.registry import Registry, RegistryClient
 from signer.service import SigningService
 from signer.signatures import fetch_signatures, verify_reference
 from signer.signers.base import Signer
@@ -399,7 +399,7 @@ def _verify(ctx: _Context) -> int:
 
 
 def _summaries(
-    client: RegistryClient, ref: Reference, subject: Descriptor
+    client: Registry, ref: Reference, subject: Descriptor
 ) -> list[tuple[str, SignatureSummary]]:
     """One summary per signature, each blob dropped once summarised."""
     out = []

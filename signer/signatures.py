@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from signer.errors import PermanentError, RegistryError
 from signer.models import Descriptor
 from signer.reference import Reference
-from signer.registry import MAX_BLOB_SIZE, RegistryClient
+from signer.registry import MAX_BLOB_SIZE, Registry
 from signer.untrusted import untrusted
 from signer.verifier import MAX_SIGNATURES, ArtifactVerification, SignatureBlob, Verifier
 from signer.verifier.envelopes import PARSERS
@@ -44,7 +44,7 @@ def _envelope_layer(content: bytes, digest: str) -> Descriptor:
         return Descriptor.from_json(layers[0])
 
 
-def _fetch(client: RegistryClient, repository: str, descriptor: Descriptor) -> FetchedSignature:
+def _fetch(client: Registry, repository: str, descriptor: Descriptor) -> FetchedSignature:
     try:
         layer = _envelope_layer(client.fetch_manifest(repository, descriptor), descriptor.digest)
         if layer.media_type not in PARSERS:  # not worth downloading: no parser would read it
@@ -61,7 +61,7 @@ def _fetch(client: RegistryClient, repository: str, descriptor: Descriptor) -> F
 
 
 def fetch_signatures(
-    client: RegistryClient,
+    client: Registry,
     repository: str,
     subject: Descriptor,
     *,
@@ -73,7 +73,7 @@ def fetch_signatures(
 
 
 def verify_reference(
-    client: RegistryClient,
+    client: Registry,
     reference: Reference,
     verifier: Verifier,
     user_metadata: Mapping[str, str] | None = None,

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from signer.models import Descriptor
-from signer.registry.client import PushedSignature, ResolvedManifest
+from signer.registry.client import MAX_BLOB_SIZE, PushedSignature, ResolvedManifest
 from signer.registry.referrers import ReferrerList
 
 
@@ -29,8 +29,11 @@ class Registry(Protocol):
         """Manifest bytes for a known descriptor, checked against its digest and size."""
         ...
 
-    def fetch_blob(self, repository: str, descriptor: Descriptor) -> bytes:
-        """Blob bytes for a known descriptor (size-capped), checked against its digest."""
+    def fetch_blob(
+        self, repository: str, descriptor: Descriptor, max_size: int = MAX_BLOB_SIZE
+    ) -> bytes:
+        """Blob bytes for a known descriptor (at most ``max_size``), checked against its
+        digest."""
         ...
 
     def list_referrers(self, repository: str, subject: Descriptor) -> ReferrerList:

@@ -235,7 +235,7 @@ class NothingThere:
     def list_referrers(self, repository: str, subject: Descriptor) -> ReferrerList:
         raise AssertionError("never reached: nothing resolves")
 
-    def fetch_blob(self, repository: str, descriptor: Descriptor) -> bytes:
+    def fetch_blob(self, repository: str, descriptor: Descriptor, max_size: int = 0) -> bytes:
         raise AssertionError("never reached: nothing resolves")
 
     def push_signature(self, *args: Any, **kwargs: Any) -> Any:
