@@ -246,6 +246,29 @@ def test_an_oversized_referrers_page_is_a_registry_error(
             client.list_referrers("app", subject)
 
 
+def test_a_listing_of_pages_each_under_the_cap_is_bounded_in_all(
+    oci_registry: OciRegistry, make_client: ClientFactory
+) -> None:
+    ImagePusher(oci_registry.url).push_image("app", "v1")
+    with FaultProxy(oci_registry.url) as proxy:
+        client = make_client(proxy.host)
+        subject = client.resolve("app", "v1").descriptor
+        pages = 0
+
+        def endless(answer: Answer) -> None:
+            nonlocal pages
+            pages += 1
+            # 3 MiB of whitespace in each page (under the 4 MiB page cap), always a next one
+            answer.content = b'{"schemaVersion": 2, "manifests": [' + b" " * (3 << 20) + b"]}"
+            answer.header("Content-Length", str(len(answer.content)))
+            answer.header("Link", f'</v2/app/referrers/{subject.digest}?n={pages}>; rel="next"')
+
+        proxy.edit(endless, method="GET", path="/referrers/", times=50)
+        with pytest.raises(RegistryError, match="larger than 8388608 bytes in all"):
+            client.list_referrers("app", subject)
+        assert pages == 3  # 9 MiB read, the fourth page never asked for
+
+
 def test_a_deeply_nested_manifest_is_a_registry_error(
     docker_registry: DockerRegistry, repository_name: str, make_client: ClientFactory
 ) -> None:
