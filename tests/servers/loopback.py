@@ -154,8 +154,11 @@ class BackgroundServer:
         return f"127.0.0.1:{self.port}"
 
 
-def server_tls_context(workdir: Path, ca_file: Path) -> ssl.SSLContext:
-    """A fresh CA and a 127.0.0.1 server certificate; the CA goes to ``ca_file``."""
+def server_tls_context(workdir: Path, ca_file: Path, *, san: bool = True) -> ssl.SSLContext:
+    """A fresh CA and a 127.0.0.1 server certificate; the CA goes to ``ca_file``.
+
+    ``san`` False: a certificate that names ``localhost`` only in its subject's CN, with
+    no subjectAltName, which a verifier must refuse (RFC 6125, Go, urllib3, browsers)."""
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "loopback test CA")])
@@ -177,21 +180,26 @@ def server_tls_context(workdir: Path, ca_file: Path) -> ssl.SSLContext:
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
+    builder = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .subject_name(
+            x509.Name(
+                [x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1" if san else "localhost")]
+            )
+        )
         .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
-            critical=False,
+    )
+    if san:
+        names = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    cert = (
+        builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
         )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
             critical=False,

@@ -21,17 +21,16 @@ from signer.http.client import Headers
 from signer.http.connections import MAX_POOLS, Pools
 from signer.http.environment import route
 from signer.http.urls import Origin
-from tests.servers.raw_socket import RawServer, Script, answer, read_request, tls_files, tls_wrapper
+from tests.servers.loopback import server_tls_context
+from tests.servers.raw_socket import RawServer, Script, answer, read_request
 
 
 @pytest.fixture
 def serve() -> Iterator[Callable[..., RawServer]]:
     servers: list[RawServer] = []
 
-    def start(
-        script: Script, wrap: Callable[[socket.socket], ssl.SSLSocket] | None = None
-    ) -> RawServer:
-        server = RawServer(script, wrap)
+    def start(script: Script, tls: ssl.SSLContext | None = None) -> RawServer:
+        server = RawServer(script, tls)
         servers.append(server)
         return server
 
@@ -222,12 +221,11 @@ def test_an_ipv6_literal_is_bracketed_in_the_connect_line(
 def test_a_name_only_in_the_certificate_cn_is_refused(
     serve: Callable[..., RawServer], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    cert, key = tls_files(tmp_path, san=False, name="localhost")
-    server = serve(
-        lambda conn, i: (read_request(conn), conn.sendall(answer())), tls_wrapper(cert, key)
-    )
+    ca = tmp_path / "ca.pem"
+    tls = server_tls_context(tmp_path, ca, san=False)  # "localhost" in the CN alone
+    server = serve(lambda conn, i: (read_request(conn), conn.sendall(answer())), tls)
     _no_proxy(monkeypatch)
-    client = HttpClient(timeout=5, tls_verify=str(cert))
+    client = HttpClient(timeout=5, tls_verify=str(ca))
     with pytest.raises(TransportError) as caught:
         client.exchange("GET", f"https://localhost:{server.port}/")
     assert caught.value.kind is FailureKind.TLS
@@ -290,9 +288,9 @@ def test_bytes_beyond_the_answer_inside_tls_never_answer_the_next_request(
                 conn.sendall(answer(request.split(b" ")[1]))
             answered.append(request)
 
-    cert, key = tls_files(tmp_path)
-    server = serve(script, tls_wrapper(cert, key))
-    client = HttpClient(timeout=5, tls_verify=str(cert))
+    ca = tmp_path / "ca.pem"
+    server = serve(script, server_tls_context(tmp_path, ca))
+    client = HttpClient(timeout=5, tls_verify=str(ca))
     assert client.exchange("GET", f"{server.url}/a").content == body
     time.sleep(0.1)
     assert client.exchange("GET", f"{server.url}/b").content == b"/b"
@@ -395,24 +393,22 @@ def test_a_tls_answer_cut_without_close_notify_is_not_complete(
         raw = socket.socket(fileno=conn.detach())  # close the TCP connection, no close_notify
         raw.close()
 
-    cert, key = tls_files(tmp_path)
-    server = serve(script, tls_wrapper(cert, key))
+    ca = tmp_path / "ca.pem"
+    server = serve(script, server_tls_context(tmp_path, ca))
     with pytest.raises(TransportError) as caught:
-        HttpClient(timeout=5, tls_verify=str(cert)).exchange("GET", f"{server.url}/x")
+        HttpClient(timeout=5, tls_verify=str(ca)).exchange("GET", f"{server.url}/x")
     assert caught.value.kind is FailureKind.CONNECTION
 
 
 def test_a_replaced_ca_bundle_is_read_again(
     serve: Callable[..., RawServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cert, key = tls_files(tmp_path)
-    other, _ = tls_files(tmp_path, name="other.example")
+    ca, other = tmp_path / "ca.pem", tmp_path / "other-ca.pem"
+    tls = server_tls_context(tmp_path, ca)
+    server_tls_context(tmp_path, other)  # a CA that did not sign the server's certificate
     bundle = tmp_path / "bundle.pem"
     bundle.write_bytes(other.read_bytes())
-    server = serve(
-        lambda conn, i: (read_request(conn), conn.sendall(answer(close=True))),
-        tls_wrapper(cert, key),
-    )
+    server = serve(lambda conn, i: (read_request(conn), conn.sendall(answer(close=True))), tls)
     _no_proxy(monkeypatch)
     monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_DIR"):
@@ -420,5 +416,5 @@ def test_a_replaced_ca_bundle_is_read_again(
     client = HttpClient(timeout=5)
     with pytest.raises(TransportError):
         client.exchange("GET", f"{server.url}/")
-    bundle.write_bytes(cert.read_bytes() + other.read_bytes())  # the operator fixes the bundle
+    bundle.write_bytes(ca.read_bytes() + other.read_bytes())  # the operator fixes the bundle
     assert client.exchange("GET", f"{server.url}/").content == b"ok"
