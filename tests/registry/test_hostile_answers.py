@@ -17,7 +17,8 @@ import pytest
 
 from signer.errors import AuthenticationError, RegistryError, SignerError, TransientRegistryError
 from signer.mediatypes import COSE_MEDIA_TYPE
-from signer.registry import BasicAuth, BearerAuth
+from signer.models import Descriptor
+from signer.registry import BasicAuth, BearerAuth, RegistryClient
 from tests.registry.conftest import ANNOTATIONS, ClientFactory
 from tests.servers.docker_registry import DockerRegistry
 from tests.servers.fault_proxy import Answer, FaultProxy
@@ -230,43 +231,45 @@ def test_a_trickled_answer_is_cut_at_the_deadline(
         assert time.monotonic() - started < 5
 
 
-def test_an_oversized_referrers_page_is_a_registry_error(
-    oci_registry: OciRegistry, make_client: ClientFactory
-) -> None:
+Listing = tuple[FaultProxy, RegistryClient, Descriptor]
+
+
+@pytest.fixture
+def listing(oci_registry: OciRegistry, make_client: ClientFactory) -> Iterator[Listing]:
+    """An image's referrers listing through the fault proxy: (proxy, client, subject)."""
     ImagePusher(oci_registry.url).push_image("app", "v1")
     with FaultProxy(oci_registry.url) as proxy:
         client = make_client(proxy.host)
-        subject = client.resolve("app", "v1").descriptor
-
-        def huge(answer: Answer) -> None:
-            answer.content = b'{"manifests": [' + b" " * (5 * 1024 * 1024) + b"]}"
-
-        proxy.edit(huge, method="GET", path="/referrers/")
-        with pytest.raises(RegistryError, match="more than allowed"):
-            client.list_referrers("app", subject)
+        yield proxy, client, client.resolve("app", "v1").descriptor
 
 
-def test_a_listing_of_pages_each_under_the_cap_is_bounded_in_all(
-    oci_registry: OciRegistry, make_client: ClientFactory
-) -> None:
-    ImagePusher(oci_registry.url).push_image("app", "v1")
-    with FaultProxy(oci_registry.url) as proxy:
-        client = make_client(proxy.host)
-        subject = client.resolve("app", "v1").descriptor
-        pages = 0
+def test_an_oversized_referrers_page_is_a_registry_error(listing: Listing) -> None:
+    proxy, client, subject = listing
 
-        def endless(answer: Answer) -> None:
-            nonlocal pages
-            pages += 1
-            # 3 MiB of whitespace in each page (under the 4 MiB page cap), always a next one
-            answer.content = b'{"schemaVersion": 2, "manifests": [' + b" " * (3 << 20) + b"]}"
-            answer.header("Content-Length", str(len(answer.content)))
-            answer.header("Link", f'</v2/app/referrers/{subject.digest}?n={pages}>; rel="next"')
+    def huge(answer: Answer) -> None:
+        answer.content = b'{"manifests": [' + b" " * (5 * 1024 * 1024) + b"]}"
 
-        proxy.edit(endless, method="GET", path="/referrers/", times=50)
-        with pytest.raises(RegistryError, match="larger than 8388608 bytes in all"):
-            client.list_referrers("app", subject)
-        assert pages == 3  # 9 MiB read, the fourth page never asked for
+    proxy.edit(huge, method="GET", path="/referrers/")
+    with pytest.raises(RegistryError, match="more than allowed"):
+        client.list_referrers("app", subject)
+
+
+def test_a_listing_of_pages_each_under_the_cap_is_bounded_in_all(listing: Listing) -> None:
+    proxy, client, subject = listing
+    pages = 0
+
+    def endless(answer: Answer) -> None:
+        nonlocal pages
+        pages += 1
+        # 3 MiB of whitespace in each page (under the 4 MiB page cap), always a next one
+        answer.content = b'{"schemaVersion": 2, "manifests": [' + b" " * (3 << 20) + b"]}"
+        answer.header("Content-Length", str(len(answer.content)))
+        answer.header("Link", f'</v2/app/referrers/{subject.digest}?n={pages}>; rel="next"')
+
+    proxy.edit(endless, method="GET", path="/referrers/", times=50)
+    with pytest.raises(RegistryError, match="larger than 8388608 bytes in all"):
+        client.list_referrers("app", subject)
+    assert pages == 3  # 9 MiB read, the fourth page never asked for
 
 
 def test_a_deeply_nested_manifest_is_a_registry_error(
