@@ -42,6 +42,7 @@ class ProxyConnectError(OSError):
 
 
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_MAX_LINE: int = http.client._MAXLINE  # type: ignore[attr-defined]  # the stdlib's own line limit
 
 
 class Response(http.client.HTTPResponse):
@@ -64,8 +65,8 @@ class Response(http.client.HTTPResponse):
     def _read_next_chunk_size(self) -> int:
         # int(line, 16) also takes "-1", "+1", "0x10" and "1_0": a negative size made the
         # stdlib read to the end of the stream, past every cap
-        line = self.fp.readline(65537)
-        if len(line) > 65536:
+        line = self.fp.readline(_MAX_LINE + 1)
+        if len(line) > _MAX_LINE:
             raise http.client.LineTooLong("chunk size")
         size = line.split(b";", 1)[0].strip(b" \t\r\n")
         if not _CHUNK_SIZE.fullmatch(size):
