@@ -292,28 +292,23 @@ class SigningService:
     def _sealed(
         self, key: SigningKey, unsigned: UnsignedEnvelope, subject: Descriptor, request: SignRequest
     ) -> tuple[bytes, Timestamp | None]:
-        """The complete envelope, verified, and its timestamp: sign, countersign, assemble
-        and check, all beside the referrers listing when speculating."""
-        signature, stamp = self._countersigned(key, unsigned.to_be_signed())
+        """The complete envelope, self-verified, and its timestamp when a TSA is configured:
+        sign, have the TSA stamp the signature value, assemble and check, on one thread, so
+        all of it overlaps the referrers listing when speculating. A TSA that cannot answer
+        fails the attempt (transient): a signature is never pushed without the timestamp it
+        was meant to carry."""
+        signature = key.sign(unsigned.to_be_signed())
+        stamp = (
+            None
+            if self._timestamper is None
+            else self._timestamper.timestamp(
+                signature, key.spec.algorithm.hash_name, list(key.chain)
+            )
+        )
         token = stamp.token if stamp is not None else None
         envelope = unsigned.complete(signature, signing_agent=self._agent, timestamp_token=token)
         self_verify(envelope, subject, request.user_metadata, key, timestamp_token=token)
         return envelope, stamp
-
-    def _countersigned(
-        self, key: SigningKey, to_be_signed: bytes
-    ) -> tuple[bytes, Timestamp | None]:
-        """The signature, and its timestamp when a TSA is configured: the TSA is asked
-        right after the signature exists, on the same thread, so both overlap the
-        referrers listing. A TSA that cannot answer fails the attempt (transient): a
-        signature is never pushed without the timestamp it was meant to carry."""
-        signature = key.sign(to_be_signed)
-        if self._timestamper is None:
-            return signature, None
-        stamp = self._timestamper.timestamp(
-            signature, key.spec.algorithm.hash_name, list(key.chain)
-        )
-        return signature, stamp
 
     def _existing_signature(
         self,
